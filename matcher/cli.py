@@ -1,0 +1,227 @@
+"""The ``matcher`` command: load data, keep the index healthy, match from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from matcher.domain import Match
+
+app = typer.Typer(help="TechMatch: match technology supply to enterprise demand.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+index_app = typer.Typer(help="Build, verify and inspect the FAISS indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+COLLECTIONS = ("technologies", "needs")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from matcher.engine import Engine
+
+    return Engine()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _print_matches(matches: list[Match], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([m.as_dict() for m in matches], ensure_ascii=False, indent=2))
+        return
+    if not matches:
+        typer.echo("  (no matches)")
+    for m in matches:
+        ref = m.technology_ref if m.technology_ref and m.need_ref is None else m.need_ref
+        if m.need_ref and m.technology_ref:
+            ref = m.technology_ref
+        typer.echo(f"  {m.rank:>2}. [{m.score:.3f}] {ref}  {m.title}")
+        typer.echo(f"      {m.explanation}")
+
+
+@app.command("load-demo")
+def load_demo() -> None:
+    """Import the shipped demo data (technologies, needs, brokers) and build the indexes."""
+    from matcher.engine import ImportRejectedError
+
+    engine = _engine()
+    try:
+        results = engine.load_demo()
+    except ImportRejectedError as exc:
+        _fail(str(exc))
+    for kind, result in results.items():
+        typer.echo(f"{kind}: {result.created} new, {result.updated} updated")
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="technologies | needs | brokers")],
+    file: Annotated[Path, typer.Argument(help="a .jsonl or .csv file", exists=False)],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="import the valid rows, report the others")
+    ] = False,
+) -> None:
+    """Import records; any invalid row rejects the whole file unless --skip-invalid."""
+    from matcher.engine import ImportRejectedError
+    from matcher.ingest import MODELS, ImportFormatError
+
+    if kind not in MODELS:
+        _fail(f"unknown kind {kind!r}; use one of: {', '.join(MODELS)}")
+    engine = _engine()
+    try:
+        result = engine.import_file(file, kind, skip_invalid=skip_invalid)
+    except (ImportRejectedError, ImportFormatError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{kind}: {result.created} new, {result.updated} updated")
+    for error in result.skipped:
+        typer.secho(f"  skipped {error}", fg=typer.colors.YELLOW, err=True)
+
+
+def _which(collection: str | None) -> tuple[str, ...]:
+    if collection is None:
+        return COLLECTIONS
+    if collection not in COLLECTIONS:
+        _fail(f"unknown collection {collection!r}; use one of: {', '.join(COLLECTIONS)}")
+    return (collection,)
+
+
+@index_app.command("build")
+def index_build(
+    collection: Annotated[str | None, typer.Argument(help="technologies | needs (default both)")] = None,
+    full: Annotated[bool, typer.Option("--full", help="rebuild from scratch")] = False,
+) -> None:
+    """Bring the indexes in line with the database (repairs any drift found by verify)."""
+    engine = _engine()
+    for name in _which(collection):
+        report = engine.indexes[name].repair(full=full)
+        action = "rebuilt" if full or report.problem else (
+            f"added {len(report.missing)}, re-embedded {len(report.stale)}, "
+            f"removed {len(report.extra)}"
+        )
+        typer.echo(f"{name}: {action}; {len(engine.indexes[name].index)} vectors")
+
+
+@index_app.command("verify")
+def index_verify(
+    collection: Annotated[str | None, typer.Argument(help="technologies | needs")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check the indexes against the database; exit 1 if any drift or corruption is found."""
+    engine = _engine()
+    reports = [engine.indexes[name].verify() for name in _which(collection)]
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        for r in reports:
+            status = "ok" if r.ok else "DRIFT"
+            typer.echo(
+                f"{r.collection}: {status} (database {r.db_count}, index {r.index_count}, "
+                f"missing {len(r.missing)}, extra {len(r.extra)}, stale {len(r.stale)})"
+            )
+            if r.problem:
+                typer.echo(f"  problem: {r.problem}")
+        if not all(r.ok for r in reports):
+            typer.echo("run `matcher index build` to repair")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@index_app.command("stats")
+def index_stats() -> None:
+    """Show what is on disk for each index (kind, model, count, build time)."""
+    engine = _engine()
+    typer.echo(json.dumps([engine.indexes[n].stats() for n in COLLECTIONS], indent=2, default=str))
+
+
+@app.command("match")
+def match(
+    need: Annotated[str | None, typer.Option("--need", help="need id or reference")] = None,
+    technology: Annotated[
+        str | None, typer.Option("--technology", help="technology id: find needs for it")
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="free-text query")] = None,
+    domain: Annotated[list[str] | None, typer.Option("--domain", help="domain code")] = None,
+    min_trl: Annotated[int | None, typer.Option("--min-trl", min=1, max=9)] = None,
+    max_trl: Annotated[int | None, typer.Option("--max-trl", min=1, max=9)] = None,
+    region: Annotated[str | None, typer.Option("--region", help="home region ISO code")] = None,
+    scope: Annotated[str, typer.Option("--scope", help="local|national|international")] = (
+        "international"
+    ),
+    hard: Annotated[bool, typer.Option("--hard", help="TRL and region as hard filters")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Rank technologies for a need or a text, or needs for a technology."""
+    from matcher.engine import NotFoundError
+
+    given = [x is not None for x in (need, technology, text)]
+    if sum(given) != 1:
+        _fail("give exactly one of --need, --technology or --text")
+    engine = _engine()
+    try:
+        if need is not None:
+            matches = engine.match_need(need, top=top)
+        elif technology is not None:
+            matches = engine.match_technology(technology, top=top)
+        else:
+            assert text is not None
+            unknown = [d for d in domain or [] if d not in engine.taxonomy.domains]
+            if unknown:
+                _fail(f"unknown domain code(s): {', '.join(unknown)}")
+            if region and not engine.taxonomy.is_region(region):
+                _fail(f"unknown region code {region!r}; use ISO 3166 codes such as CN-SH or DE")
+            if scope not in ("local", "national", "international"):
+                _fail("--scope must be local, national or international")
+            matches = engine.match_text(
+                text, domains=domain or [], min_trl=min_trl, max_trl=max_trl, region=region,
+                scope=scope, hard=hard, top=top,
+            )
+    except (NotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    _print_matches(matches, as_json)
+
+
+@app.command("demo")
+def demo(
+    top: Annotated[int, typer.Option("--top", min=1, max=50)] = 5,
+    needs: Annotated[int, typer.Option("--needs", help="how many demo needs to show")] = 80,
+) -> None:
+    """The main job: load the demo data and print ranked, explained matches for its needs."""
+    engine = _engine()
+    engine.load_demo()
+    intended = engine.demo_intended()
+    hits = total = 0
+    from matcher.store import repo
+
+    with engine.sessions() as session:
+        refs = [n.ref for n in repo.active_needs(session)]
+    for ref in refs[:needs]:
+        matches = engine.match_need(ref, top=max(top, 10))
+        want = intended.get(ref, {})
+        found = [m.technology_ref for m in matches[:10] if m.technology_ref in want]
+        hits += bool(found)
+        total += bool(want)
+        with engine.sessions() as session:
+            from matcher.store.models import NeedRow
+
+            row = repo.get_by_ref_or_id(session, NeedRow, ref)
+        assert row is not None
+        typer.secho(f"\n{ref}  {row.title}  ({row.enterprise})", bold=True)
+        _print_matches(matches[:top], as_json=False)
+    if total:
+        typer.echo(f"\nintended answer in the top 10 for {hits}/{total} demo needs")
+    typer.echo(f"data directory: {engine.settings.home}")
+
+
+def main() -> None:  # pragma: no cover
+    """Entry point for ``python -m matcher``."""
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

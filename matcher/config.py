@@ -1,0 +1,89 @@
+"""One settings object for the engine, overridable by ``MATCHER_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class RankWeights(BaseSettings):
+    """Weights of the fixed ranking layer; they are normalised to sum to one."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCHER_WEIGHT_")
+
+    semantic: float = 0.55
+    lexical: float = 0.15
+    domain: float = 0.15
+    readiness: float = 0.10
+    region: float = 0.05
+
+
+class Settings(BaseSettings):
+    """Engine configuration. Every field can be set as ``MATCHER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCHER_", env_file=None, extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".techmatch", description="data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file under home"
+    )
+    data_dir: Path = Field(default=REPO_DATA_DIR, description="shipped reference data")
+    model: str = Field(default="all-MiniLM-L6-v2", description="embedding model name or path")
+    batch_size: int = 64
+    index_kind: str = Field(default="auto", description="flat | hnsw | ivf | auto")
+    index_auto_threshold: int = Field(
+        default=20_000, description="auto: exact search below this many vectors, HNSW above"
+    )
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+    ivf_nprobe: int = 16
+    candidates: int = Field(default=100, description="candidates per channel before ranking")
+    rrf_k: int = Field(default=60, description="reciprocal-rank-fusion constant")
+    weights: RankWeights = Field(default_factory=RankWeights)
+    distance_scale_km: float = Field(
+        default=1500.0, description="region fit halves roughly at this distance"
+    )
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.batch_size < 1:
+            raise ValueError("MATCHER_BATCH_SIZE must be at least 1")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Path of the default SQLite database file."""
+        return self.home / "techmatch.db"
+
+    @property
+    def index_dir(self) -> Path:
+        """Directory holding the FAISS index files and their metadata."""
+        return self.home / "index"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Directory holding cached embeddings."""
+        return self.home / "cache"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or the SQLite file under home."""
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def ensure_home(self) -> None:
+        """Create the data directory tree if needed."""
+        for path in (self.home, self.index_dir, self.cache_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

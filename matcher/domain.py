@@ -1,0 +1,192 @@
+"""The domain model: technologies (supply), needs (demand), brokers and matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=300)]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=20, max_length=20_000)
+]
+Ref = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
+]
+TRL = Annotated[int, Field(ge=1, le=9, description="technology readiness level 1–9")]
+
+
+class IPStatus(StrEnum):
+    granted = "granted"
+    pending = "pending"
+    none = "none"
+    trade_secret = "trade_secret"
+
+
+class Licensing(StrEnum):
+    exclusive_licence = "exclusive_licence"
+    non_exclusive_licence = "non_exclusive_licence"
+    assignment = "assignment"
+    co_development = "co_development"
+    open = "open"
+
+
+class RegionScope(StrEnum):
+    local = "local"
+    national = "national"
+    international = "international"
+
+
+class BrokerLevel(StrEnum):
+    beginner = "beginner"
+    intermediate = "intermediate"
+    advanced = "advanced"
+
+
+class Language(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``a;b`` strings (CSV cells) as lists."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator(
+        "domains", "keywords", "patents", "cpc", "regions", mode="before", check_fields=False
+    )
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
+class TechnologyIn(_Record):
+    """A technology offer as imported or submitted."""
+
+    id: Ref
+    title: Title
+    description: Description
+    owner: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
+    domains: list[Text] = Field(default_factory=list)
+    trl: TRL
+    region: Text
+    ip_status: IPStatus = IPStatus.none
+    patents: list[Text] = Field(default_factory=list)
+    cpc: list[Text] = Field(default_factory=list)
+    keywords: list[Text] = Field(default_factory=list)
+    language: Language | None = None
+    licensing: Licensing | None = None
+    confidential: bool = False
+
+
+class NeedIn(_Record):
+    """An enterprise need as imported or submitted."""
+
+    id: Ref
+    enterprise: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)
+    ]
+    title: Title
+    description: Description
+    domains: list[Text] = Field(min_length=1)
+    trl_min: TRL
+    trl_max: TRL | None = None
+    trl_hard: bool = False
+    region_scope: RegionScope
+    home_region: Text
+    region_hard: bool = False
+    budget_min: float | None = Field(default=None, ge=0)
+    budget_max: float | None = Field(default=None, ge=0)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    deadline: date | None = None
+    contact: Annotated[str, StringConstraints(max_length=300)] | None = None
+    language: Language | None = None
+    confidential: bool = False
+
+    @model_validator(mode="after")
+    def _windows(self) -> NeedIn:
+        if self.trl_max is not None and self.trl_max < self.trl_min:
+            raise ValueError(f"trl_max ({self.trl_max}) is below trl_min ({self.trl_min})")
+        if (
+            self.budget_min is not None
+            and self.budget_max is not None
+            and self.budget_max < self.budget_min
+        ):
+            raise ValueError("budget_max is below budget_min")
+        return self
+
+
+class BrokerIn(_Record):
+    """A certified technology broker."""
+
+    id: Ref
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    certificate_no: Ref
+    level: BrokerLevel
+    valid_until: date
+    domains: list[Text] = Field(default_factory=list)
+    regions: list[Text] = Field(default_factory=list)
+    capacity: int = Field(default=10, ge=0, le=1000)
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+
+
+@dataclass(frozen=True)
+class Components:
+    """Per-feature scores of one candidate pair, each in [0, 1]."""
+
+    semantic: float
+    lexical: float
+    domain: float
+    readiness: float
+    region: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The components as a plain dict, rounded for display."""
+        return {k: round(v, 4) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Match:
+    """One ranked result: a need paired with a technology, scored and explained."""
+
+    need_id: int | None
+    technology_id: int
+    score: float
+    components: Components
+    explanation: str
+    rank: int = 0
+    need_ref: str | None = None
+    technology_ref: str | None = None
+    title: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view used by the CLI and the API."""
+        return {
+            "rank": self.rank,
+            "need_id": self.need_id,
+            "need_ref": self.need_ref,
+            "technology_id": self.technology_id,
+            "technology_ref": self.technology_ref,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "components": self.components.as_dict(),
+            "explanation": self.explanation,
+        }

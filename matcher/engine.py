@@ -1,0 +1,212 @@
+"""The engine facade: ingest into the store, keep indexes in sync, match both ways."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from matcher.config import Settings, get_settings
+from matcher.domain import BrokerIn, Match, NeedIn, TechnologyIn
+from matcher.embed import Encoder, content_hash, get_encoder
+from matcher.indexer import CollectionIndex
+from matcher.ingest import ImportBatch, RowError, detect_language, read_file
+from matcher.match import Matcher
+from matcher.retrieve import LexicalIndex
+from matcher.store import repo
+from matcher.store.db import make_engine, migrate, session_factory, transaction
+from matcher.store.models import NeedRow, TechnologyRow
+from matcher.taxonomy import Taxonomy, load_taxonomy
+
+
+class NotFoundError(LookupError):
+    """A technology, need or broker that does not exist."""
+
+
+class ImportRejectedError(ValueError):
+    """An import had invalid rows; nothing was written."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        lines = "\n".join(f"  {e}" for e in self.errors[:50])
+        more = f"\n  … and {len(self.errors) - 50} more" if len(self.errors) > 50 else ""
+        super().__init__(
+            f"{len(self.errors)} invalid row(s); nothing was imported "
+            f"(fix them, or pass --skip-invalid to import only the valid rows):\n{lines}{more}"
+        )
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    created: int = 0
+    updated: int = 0
+    skipped: list[RowError] = field(default_factory=list)
+
+
+class Engine:
+    """Store + encoder + indexes + ranking, shared by the CLI, the API and the benchmarks."""
+
+    def __init__(self, settings: Settings | None = None, *, encoder: Encoder | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.settings.ensure_home()
+        self.db = make_engine(self.settings.effective_database_url)
+        migrate(self.db)
+        self.sessions = session_factory(self.db)
+        self.taxonomy: Taxonomy = load_taxonomy(self.settings.data_dir)
+        self._encoder = encoder
+        self._lock = threading.RLock()
+        self.cache = repo.SqlEmbeddingCache(self.sessions)
+        self.indexes = {
+            "technologies": CollectionIndex(
+                "technologies",
+                settings=self.settings,
+                encoder=lambda: self.encoder,
+                cache=self.cache,
+                source=self._technology_texts,
+            ),
+            "needs": CollectionIndex(
+                "needs",
+                settings=self.settings,
+                encoder=lambda: self.encoder,
+                cache=self.cache,
+                source=self._need_texts,
+            ),
+        }
+        self._lexical: dict[str, LexicalIndex] = {}
+        self.matcher = Matcher(self)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The embedding model, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = get_encoder(self.settings.model, batch_size=self.settings.batch_size)
+        return self._encoder
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    # -- sources of text -----------------------------------------------------------------
+    def _technology_texts(self) -> list[tuple[int, str]]:
+        with self.sessions() as session:
+            return [(r.id, repo.technology_text(r)) for r in repo.active_technologies(session)]
+
+    def _need_texts(self) -> list[tuple[int, str]]:
+        with self.sessions() as session:
+            return [(r.id, repo.need_text(r)) for r in repo.active_needs(session)]
+
+    def lexical(self, collection: str) -> LexicalIndex:
+        """BM25 over a collection, rebuilt after writes."""
+        with self._lock:
+            if collection not in self._lexical:
+                source = self.indexes[collection]._source()
+                self._lexical[collection] = LexicalIndex(
+                    [i for i, _ in source], [t for _, t in source]
+                )
+            return self._lexical[collection]
+
+    # -- writing -------------------------------------------------------------------------
+    def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
+        """Upsert validated records in one transaction, then index what changed."""
+        result = ImportResult(kind=kind)
+        changed: list[tuple[int, str]] = []
+        with self._lock, transaction(self.sessions) as session:
+            for record in records:
+                row, created = self._save_one(session, record)
+                result.created += created
+                result.updated += not created
+                if row is not None:
+                    changed.append(row)
+            session.flush()
+            changed_texts = [(row.id, self._text_of(row)) for row in changed]
+        if kind in self.indexes and changed_texts:
+            self.indexes[kind].upsert(changed_texts)
+            self._lexical.pop(kind, None)
+        return result
+
+    def _text_of(self, row: Any) -> str:
+        return repo.technology_text(row) if isinstance(row, TechnologyRow) else repo.need_text(row)
+
+    def _save_one(self, session: Session, record: BaseModel) -> tuple[Any, bool]:
+        if isinstance(record, TechnologyIn):
+            text = repo.technology_text(record)
+            language = record.language.value if record.language else detect_language(text)
+            return repo.upsert_technology(
+                session, record=record, language=language, content_hash=content_hash(text)
+            )
+        if isinstance(record, NeedIn):
+            text = repo.need_text(record)
+            language = record.language.value if record.language else detect_language(text)
+            return repo.upsert_need(
+                session, record=record, language=language, content_hash=content_hash(text)
+            )
+        if isinstance(record, BrokerIn):
+            row, created = repo.upsert_broker(session, record=record)
+            return None, created
+        raise TypeError(f"cannot store {type(record).__name__}")
+
+    def import_file(self, path: Path, kind: str, *, skip_invalid: bool = False) -> ImportResult:
+        """Validate a whole file, then write it; any bad row rejects it unless ``skip_invalid``."""
+        batch: ImportBatch = read_file(Path(path), kind, self.taxonomy)
+        if batch.errors and not skip_invalid:
+            raise ImportRejectedError(batch.errors)
+        result = self.save_records(kind, [record for _, record in batch.records])
+        result.skipped = batch.errors
+        return result
+
+    def archive(self, kind: str, key: str | int) -> None:
+        """Archive a technology or need: kept in the store, gone from search."""
+        model = TechnologyRow if kind == "technologies" else NeedRow
+        with self._lock, transaction(self.sessions) as session:
+            row = repo.get_by_ref_or_id(session, model, key)
+            if row is None:
+                raise NotFoundError(f"no {kind[:-1]} with id {key!r}")
+            row.status = repo.ARCHIVED
+            row_id = row.id
+        self.indexes[kind].remove([row_id])
+        self._lexical.pop(kind, None)
+
+    def load_demo(self) -> dict[str, ImportResult]:
+        """Import the shipped demo data set (idempotent) and bring the indexes up to date."""
+        demo = self.settings.data_dir / "demo"
+        results = {
+            kind: self.import_file(demo / f"{kind}.jsonl", kind)
+            for kind in ("technologies", "needs", "brokers")
+        }
+        for index in self.indexes.values():
+            index.repair()
+        return results
+
+    def demo_intended(self) -> dict[str, dict[str, int]]:
+        """Intended answers of the demo needs: need ref → {technology ref: grade}."""
+        path = self.settings.data_dir / "demo" / "intended.tsv"
+        out: dict[str, dict[str, int]] = {}
+        with path.open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                out.setdefault(row["need_id"], {})[row["technology_id"]] = int(row["grade"])
+        return out
+
+    # -- matching (delegated) ------------------------------------------------------------
+    def match_need(self, key: str | int, *, top: int = 10, persist: bool = True) -> list[Match]:
+        """Ranked technologies for a stored need."""
+        return self.matcher.for_need(key, top=top, persist=persist)
+
+    def match_technology(self, key: str | int, *, top: int = 10) -> list[Match]:
+        """Ranked needs for a stored technology."""
+        return self.matcher.for_technology(key, top=top)
+
+    def match_text(self, text: str, **kwargs: Any) -> list[Match]:
+        """Ranked technologies (or needs) for free text with optional filters."""
+        return self.matcher.for_text(text, **kwargs)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector of an ad-hoc query text (never cached: queries are one-off)."""
+        return self.encoder.encode([text])[0]

@@ -1,0 +1,203 @@
+"""Keeps each FAISS index in step with the store: load, sync, verify, rebuild."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matcher.config import Settings
+from matcher.embed import EmbeddingCache, Encoder, content_hash, embed_cached
+from matcher.index import (
+    IndexCorruptError,
+    IndexMismatchError,
+    VectorIndex,
+    create_index,
+    load_index,
+    read_meta,
+    save_index,
+)
+
+log = logging.getLogger(__name__)
+
+# A stored vector differs from a fresh embedding of the current text by more than rounding.
+STALE_COSINE = 0.999
+
+
+@dataclass
+class VerifyReport:
+    """Differences between the database and one index."""
+
+    collection: str
+    db_count: int
+    index_count: int
+    problem: str | None = None  # unreadable, corrupt or built with another model
+    missing: list[int] = field(default_factory=list)  # in the database, not in the index
+    extra: list[int] = field(default_factory=list)  # in the index, no longer in the database
+    stale: list[int] = field(default_factory=list)  # text changed since it was indexed
+
+    @property
+    def ok(self) -> bool:
+        """True when the index matches the database exactly."""
+        return self.problem is None and not (self.missing or self.extra or self.stale)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (ids truncated to the first 20)."""
+        return {
+            "collection": self.collection,
+            "ok": self.ok,
+            "db_count": self.db_count,
+            "index_count": self.index_count,
+            "problem": self.problem,
+            "missing": len(self.missing),
+            "extra": len(self.extra),
+            "stale": len(self.stale),
+            "examples": (self.missing + self.extra + self.stale)[:20],
+        }
+
+
+# What the indexer needs from the store: (id, text) of every active record.
+Source = Callable[[], Sequence[tuple[int, str]]]
+
+
+class CollectionIndex:
+    """One searchable collection (technologies or needs): vectors on disk, kept in sync."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: Settings,
+        encoder: Callable[[], Encoder],
+        cache: EmbeddingCache,
+        source: Source,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._encoder = encoder
+        self._cache = cache
+        self._source = source
+        self.directory: Path = settings.index_dir / name
+        self._index: VectorIndex | None = None
+
+    # -- loading -------------------------------------------------------------------------
+    @property
+    def index(self) -> VectorIndex:
+        """The loaded index; built from the store when there is none on disk yet."""
+        if self._index is None:
+            try:
+                self._index, _ = load_index(self.directory, expected_model=self.settings.model)
+            except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
+                if read_meta(self.directory) is not None:
+                    log.warning("%s index unusable (%s); rebuilding", self.name, exc)
+                self.rebuild()
+        assert self._index is not None
+        return self._index
+
+    def _new_index(self, n: int, dim: int) -> VectorIndex:
+        s = self.settings
+        params = {
+            "m": s.hnsw_m,
+            "ef_construction": s.hnsw_ef_construction,
+            "ef_search": s.hnsw_ef_search,
+            "nprobe": s.ivf_nprobe,
+        }
+        return create_index(
+            s.index_kind, dim, n_hint=n, params=params, auto_threshold=s.index_auto_threshold
+        )
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(self._encoder(), texts, self._cache, progress=self.settings.progress)
+
+    def save(self) -> None:
+        """Write the index atomically with its metadata."""
+        if self._index is not None:
+            save_index(
+                self._index,
+                self.directory,
+                model=self.settings.model,
+                extra={"collection": self.name},
+            )
+
+    # -- writing -------------------------------------------------------------------------
+    def rebuild(self) -> int:
+        """Build the index from scratch from the store (embeddings come from the cache)."""
+        records = self._source()
+        encoder = self._encoder()
+        vectors = self._embed([t for _, t in records])
+        index = self._new_index(len(records), encoder.dim)
+        if records:
+            index.add(np.array([i for i, _ in records], dtype=np.int64), vectors)
+        self._index = index
+        self.save()
+        return len(records)
+
+    def upsert(self, items: Sequence[tuple[int, str]], *, save: bool = True) -> None:
+        """Embed and add or replace these records without a rebuild."""
+        if not items:
+            return
+        vectors = self._embed([t for _, t in items])
+        self.index.add(np.array([i for i, _ in items], dtype=np.int64), vectors)
+        if save:
+            self.save()
+
+    def remove(self, ids: Sequence[int], *, save: bool = True) -> int:
+        """Remove records (archived or deleted) from the index."""
+        removed = self.index.remove(np.asarray(ids, dtype=np.int64)) if ids else 0
+        if removed and save:
+            self.save()
+        return removed
+
+    # -- checking ------------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        """Compare the index on disk with the store: corrupt, missing, extra or stale entries."""
+        records = self._source()
+        report = VerifyReport(self.name, db_count=len(records), index_count=0)
+        if not self.directory.exists():
+            if records:  # an empty collection needs no index yet
+                report.problem = "no index on disk: run `matcher index build`"
+                report.missing = [i for i, _ in records]
+            return report
+        try:
+            index, _ = load_index(self.directory, expected_model=self.settings.model)
+        except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
+            report.problem = str(exc)
+            return report
+        report.index_count = len(index)
+        db_ids = {i for i, _ in records}
+        report.extra = sorted(int(i) for i in index.ids() if int(i) not in db_ids)
+        present = [(i, t) for i, t in records if i in index]
+        report.missing = sorted(i for i, _ in records if i not in index)
+        cached = self._cache.get_many(self.settings.model, [content_hash(t) for _, t in present])
+        for doc_id, text in present:
+            fresh = cached.get(content_hash(text))
+            if fresh is None or float(np.dot(fresh, index.vector(doc_id))) < STALE_COSINE:
+                report.stale.append(doc_id)
+        return report
+
+    def repair(self, *, full: bool = False) -> VerifyReport:
+        """Fix what verify finds; a corrupt or foreign index, or ``full``, is rebuilt."""
+        report = self.verify()
+        if full or report.problem is not None:
+            self._index = None
+            self.rebuild()
+            return report
+        by_id = dict(self._source())
+        self._index = None  # reload what is on disk before patching it
+        self.upsert([(i, by_id[i]) for i in report.missing + report.stale], save=False)
+        self.remove(report.extra, save=False)
+        self.save()
+        return report
+
+    def stats(self) -> dict[str, Any]:
+        """What is on disk: the saved metadata."""
+        meta = read_meta(self.directory)
+        return {
+            "collection": self.name,
+            "path": str(self.directory),
+            **(meta.to_dict() if meta is not None else {"count": 0, "built": False}),
+        }

@@ -1,0 +1,247 @@
+"""The ranking layer: features of a (need, technology) pair, weighted score, explanation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from matcher.config import RankWeights
+from matcher.domain import Components
+from matcher.taxonomy import DomainRelation, Taxonomy
+
+DOMAIN_SCORE = {
+    DomainRelation.same: 1.0,
+    DomainRelation.parent: 0.75,
+    DomainRelation.sibling: 0.5,
+    DomainRelation.unrelated: 0.0,
+}
+UNKNOWN = 0.5  # a feature that cannot be judged neither helps nor hurts much
+
+
+class NeedLike(Protocol):
+    domains: list[str]
+    trl_min: int | None
+    trl_max: int | None
+    trl_hard: bool
+    region_scope: str
+    home_region: str | None
+    region_hard: bool
+
+
+class TechnologyLike(Protocol):
+    domains: list[str]
+    trl: int
+    region: str
+
+
+@dataclass
+class Query:
+    """What the demand side asks for: a stored need or an ad-hoc search."""
+
+    domains: list[str]
+    trl_min: int | None = None
+    trl_max: int | None = None
+    trl_hard: bool = False
+    region_scope: str = "international"
+    home_region: str | None = None
+    region_hard: bool = False
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature's value and the phrase that explains it."""
+
+    value: float
+    phrase: str
+
+
+def domain_feature(
+    need: NeedLike, tech: TechnologyLike, tax: Taxonomy, lang: str = "en"
+) -> Feature:
+    """Best taxonomy relation between any of the need's and the technology's domains."""
+    if not need.domains or not tech.domains:
+        return Feature(UNKNOWN, "no field given")
+    best: tuple[float, str, str, DomainRelation] | None = None
+    for a in need.domains:
+        for b in tech.domains:
+            relation = tax.domain_relation(a, b)
+            value = DOMAIN_SCORE[relation]
+            if best is None or value > best[0]:
+                best = (value, a, b, relation)
+    assert best is not None
+    value, a, b, relation = best
+    if relation is DomainRelation.same:
+        return Feature(value, f"same field: {tax.domain_path(b, lang)}")
+    if relation is DomainRelation.parent:
+        inner = a if len(tax.ancestors(a)) > len(tax.ancestors(b)) else b
+        return Feature(value, f"within field: {tax.domain_path(inner, lang)}")
+    if relation is DomainRelation.sibling:
+        return Feature(value, f"related field: {tax.domain_path(b, lang)}")
+    return Feature(value, f"different field: {tax.domain_path(b, lang)}")
+
+
+def readiness_feature(need: NeedLike, tech: TechnologyLike) -> Feature:
+    """Technology TRL against the window the enterprise can absorb."""
+    low, high, trl = need.trl_min, need.trl_max, tech.trl
+    if low is None and high is None:
+        return Feature(1.0, f"TRL {trl}")
+    if low is not None and trl < low:
+        # Each level short of what the enterprise can absorb costs a quarter.
+        return Feature(max(0.0, 1.0 - 0.25 * (low - trl)), f"TRL {trl} below minimum {low}")
+    if high is not None and trl > high:
+        # Too mature is a smaller problem than too early: the work is done, only the fit suffers.
+        return Feature(max(0.0, 1.0 - 0.15 * (trl - high)), f"TRL {trl} above maximum {high}")
+    if low is not None and high is not None:
+        return Feature(1.0, f"TRL {trl} within {low}–{high}")
+    if low is not None:
+        return Feature(1.0, f"TRL {trl} meets minimum {low}")
+    return Feature(1.0, f"TRL {trl} within maximum {high}")
+
+
+def _relation(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> tuple[str, float | None]:
+    """Classify where the technology is, seen from the need's home region."""
+    home, where = need.home_region, tech.region
+    assert home is not None
+    distance = tax.distance_km(home, where)
+    if home == where:
+        return "same_subdivision", distance
+    shared = tax.groupings_of(home) & tax.groupings_of(where)
+    same_country = tax.country_of(home) == tax.country_of(where)
+    # Sub-national clusters (Yangtze River Delta, New England) are "local" when they are
+    # compact; broad statistical regions (all of eastern China) are not. Country-level blocs
+    # (EU, DACH) make a foreign partner "near" but not local.
+    compact = distance is not None and distance <= LOCAL_RADIUS_KM
+    if same_country and compact and any(_is_subnational(tax, g) for g in shared):
+        return "same_grouping", distance
+    if same_country:
+        return "same_country", distance
+    if shared:
+        return "near_abroad", distance
+    return "abroad", distance
+
+
+LOCAL_RADIUS_KM = 800.0
+
+
+def _is_subnational(tax: Taxonomy, grouping: str) -> bool:
+    return all("-" in member for member in tax.groupings[grouping].members)
+
+
+def _closest_grouping(tax: Taxonomy, a: str, b: str) -> str:
+    """The most specific grouping two regions share: sub-national first, then the smallest."""
+    shared = tax.groupings_of(a) & tax.groupings_of(b)
+    # Nearby partners get the cluster they share; foreign ones the bloc (EU rather than G20).
+    return min(
+        shared,
+        key=lambda g: (not _is_subnational(tax, g), len(tax.groupings[g].members), g),
+    )
+
+
+# Score of each relation under each scope: local wants neighbours, international is open.
+REGION_SCORE = {
+    "local": {
+        "same_subdivision": 1.0,
+        "same_grouping": 0.85,
+        "same_country": 0.45,
+        "near_abroad": 0.2,
+        "abroad": 0.1,
+    },
+    "national": {
+        "same_subdivision": 1.0,
+        "same_grouping": 1.0,
+        "same_country": 0.9,
+        "near_abroad": 0.4,
+        "abroad": 0.3,
+    },
+    "international": {
+        "same_subdivision": 1.0,
+        "same_grouping": 0.95,
+        "same_country": 0.9,
+        "near_abroad": 0.85,
+        "abroad": 0.75,
+    },
+}
+RELATION_PHRASE = {
+    "same_subdivision": "same province/state",
+    "same_grouping": "same region",
+    "same_country": "same country",
+    "near_abroad": "abroad",
+    "abroad": "abroad",
+}
+# Which relations a hard region filter lets through, per scope.
+HARD_ALLOWED = {
+    "local": {"same_subdivision", "same_grouping"},
+    "national": {"same_subdivision", "same_grouping", "same_country"},
+}
+
+
+def region_feature(
+    need: NeedLike, tech: TechnologyLike, tax: Taxonomy, scale_km: float = 1500.0, lang: str = "en"
+) -> Feature:
+    """The need's region preference against where the technology is."""
+    if not need.home_region or not tech.region:
+        return Feature(UNKNOWN, "region not given")
+    relation, distance = _relation(need, tech, tax)
+    base = REGION_SCORE.get(need.region_scope, REGION_SCORE["international"])[relation]
+    # Within a relation class, nearer is slightly better (up to 10% of the remaining gap).
+    proximity = 1.0 / (1.0 + distance / scale_km) if distance is not None else 0.5
+    value = base + (1.0 - base) * 0.1 * proximity if relation != "same_subdivision" else 1.0
+    name = tax.region_name(tech.region, lang)
+    phrase = RELATION_PHRASE[relation]
+    if relation in ("same_grouping", "near_abroad"):
+        label = "same region" if relation == "same_grouping" else "abroad, same bloc"
+        grouping = _closest_grouping(tax, need.home_region, tech.region)
+        phrase = f"{label} ({tax.region_name(grouping, lang)})"
+    if distance is not None and relation not in ("same_subdivision",):
+        phrase += f", {name}, ~{int(round(distance, -1))} km"
+    elif relation == "same_subdivision":
+        phrase += f" ({name})"
+    return Feature(min(1.0, value), phrase)
+
+
+def passes_hard_filters(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> bool:
+    """Whether a technology survives the need's hard readiness and region filters."""
+    if need.trl_hard:
+        if need.trl_min is not None and tech.trl < need.trl_min:
+            return False
+        if need.trl_max is not None and tech.trl > need.trl_max:
+            return False
+    if need.region_hard and need.home_region:
+        allowed = HARD_ALLOWED.get(need.region_scope)
+        if allowed is not None and _relation(need, tech, tax)[0] not in allowed:
+            return False
+    return True
+
+
+def semantic_feature(cosine: float) -> float:
+    """Cosine similarity of unit vectors clipped to [0, 1]."""
+    return min(1.0, max(0.0, cosine))
+
+
+def lexical_feature(bm25: float, best_bm25: float) -> float:
+    """BM25 relative to the best candidate's, with a soft floor so one hit is not everything."""
+    if best_bm25 <= 0 or bm25 <= 0:
+        return 0.0
+    return min(1.0, math.sqrt(bm25 / best_bm25))
+
+
+def combine(components: Components, weights: RankWeights) -> float:
+    """Weighted mean of the components: the score in [0, 1]."""
+    pairs = [
+        (components.semantic, weights.semantic),
+        (components.lexical, weights.lexical),
+        (components.domain, weights.domain),
+        (components.readiness, weights.readiness),
+        (components.region, weights.region),
+    ]
+    total = sum(w for _, w in pairs)
+    if total <= 0:
+        raise ValueError("ranking weights must not all be zero")
+    return sum(v * w for v, w in pairs) / total
+
+
+def explain(phrases: Sequence[str]) -> str:
+    """Join the explanation phrases a broker reads into one line."""
+    return "; ".join(p for p in phrases if p)

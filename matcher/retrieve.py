@@ -1,0 +1,148 @@
+"""Candidate generation: dense (FAISS), lexical (BM25) and their reciprocal-rank fusion."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import bm25s
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from matcher.index import VectorIndex
+
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_STOP = frozenset(ENGLISH_STOP_WORDS) | {"based", "using", "use", "used", "new", "high", "low"}
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without stop words; Chinese runs are segmented into words."""
+    tokens: list[str] = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group(0)
+        if _CJK.match(word):
+            tokens.extend(w for w in _jieba().lcut(word) if w.strip())
+        elif len(word) > 1 and word not in _STOP:
+            tokens.append(word)
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 over a fixed set of documents (rebuilt when the collection changes)."""
+
+    def __init__(self, ids: Sequence[int], texts: Sequence[str]) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self._position = {int(i): p for p, i in enumerate(self.ids)}
+        self._bm25 = bm25s.BM25()
+        corpus = [tokenize(t) for t in texts]
+        if corpus:
+            self._bm25.index(corpus, show_progress=False)
+        self._vocab: dict[str, int] = dict(getattr(self._bm25, "vocab_dict", {}) or {})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for the query, aligned with ``self.ids``."""
+        tokens = [t for t in tokenize(query) if t in self._vocab]
+        if not tokens or not len(self.ids):
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top-k (id, score) with a positive score, best first."""
+        scores = self.scores(query)
+        k = min(k, int((scores > 0).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self.ids[p]), float(scores[p])) for p in top]
+
+    def score_of(self, scores: np.ndarray, doc_id: int) -> float:
+        """Pick one document's score out of a ``scores`` vector."""
+        position = self._position.get(int(doc_id))
+        return float(scores[position]) if position is not None else 0.0
+
+
+def shared_terms(query: str, text: str, limit: int = 4) -> list[str]:
+    """Longest shared content words of two texts: shown to brokers as evidence."""
+    query_terms = dict.fromkeys(tokenize(query))
+    doc_terms = set(tokenize(text))
+    common = [t for t in query_terms if t in doc_terms]
+    return sorted(common, key=len, reverse=True)[:limit]
+
+
+@dataclass
+class Candidate:
+    """A retrieved document with its evidence from each channel."""
+
+    id: int
+    fused: float = 0.0
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    semantic: float = 0.0
+    bm25: float = 0.0
+
+
+def rrf(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
+    """Reciprocal-rank fusion of several best-first id lists."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc_id in enumerate(ranking, start=1):
+            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def hybrid_candidates(
+    *,
+    query_vector: np.ndarray,
+    query_text: str,
+    dense: VectorIndex,
+    lexical: LexicalIndex | None,
+    k: int,
+    rrf_k: int = 60,
+    exclude: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Dense and lexical candidates, fused by RRF, each carrying its cosine and BM25 score."""
+    candidates: dict[int, Candidate] = {}
+    dense_order: list[int] = []
+    if len(dense):
+        scores, ids = dense.search(query_vector.reshape(1, -1).astype(np.float32), k + len(exclude))
+        for score, doc_id in zip(scores[0], ids[0], strict=True):
+            if doc_id < 0 or int(doc_id) in exclude:
+                continue
+            dense_order.append(int(doc_id))
+            candidates[int(doc_id)] = Candidate(
+                id=int(doc_id), dense_rank=len(dense_order), semantic=float(score)
+            )
+    lexical_order: list[int] = []
+    bm25_scores = lexical.scores(query_text) if lexical is not None and query_text else None
+    if lexical is not None and bm25_scores is not None:
+        for doc_id, score in lexical.search(query_text, k + len(exclude)):
+            if doc_id in exclude:
+                continue
+            lexical_order.append(doc_id)
+            cand = candidates.setdefault(doc_id, Candidate(id=doc_id))
+            cand.lexical_rank = len(lexical_order)
+            cand.bm25 = score
+    fused = rrf([dense_order[:k], lexical_order[:k]], k=rrf_k)
+    for doc_id, cand in candidates.items():
+        cand.fused = fused.get(doc_id, 0.0)
+        if cand.dense_rank is None and doc_id in dense:
+            cand.semantic = float(np.dot(dense.vector(doc_id), query_vector))
+        if cand.lexical_rank is None and lexical is not None and bm25_scores is not None:
+            cand.bm25 = lexical.score_of(bm25_scores, doc_id)
+    return sorted(candidates.values(), key=lambda c: -c.fused)

@@ -1,0 +1,32 @@
+"""Alembic environment: runs migrations on the engine handed over by matcher.store.db."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from matcher.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no engine or sqlalchemy.url given to the migrations")
+        engine = create_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

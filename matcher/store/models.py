@@ -1,0 +1,130 @@
+"""SQLAlchemy 2.0 typed tables of the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, used for all timestamps."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class TechnologyRow(Timestamped, Base):
+    __tablename__ = "technologies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(300))
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trl: Mapped[int] = mapped_column(Integer, index=True)
+    region: Mapped[str] = mapped_column(String(16), index=True)
+    ip_status: Mapped[str] = mapped_column(String(20), default="none")
+    patents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cpc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    licensing: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class NeedRow(Timestamped, Base):
+    __tablename__ = "needs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    enterprise: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trl_min: Mapped[int] = mapped_column(Integer)
+    trl_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trl_hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    region_scope: Mapped[str] = mapped_column(String(16))
+    home_region: Mapped[str] = mapped_column(String(16))
+    region_hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    budget_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    budget_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
+    contact: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class BrokerRow(Timestamped, Base):
+    __tablename__ = "brokers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    certificate_no: Mapped[str] = mapped_column(String(64), unique=True)
+    level: Mapped[str] = mapped_column(String(16))
+    valid_until: Mapped[date] = mapped_column(Date)
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    capacity: Mapped[int] = mapped_column(Integer, default=10)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MatchRow(Base):
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("need_id", "technology_id", name="uq_match_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    technology_id: Mapped[int] = mapped_column(
+        ForeignKey("technologies.id", ondelete="CASCADE"), index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, Any]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text)
+    rank: Mapped[int] = mapped_column(Integer)
+    engine_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EmbeddingRow(Base):
+    """Embedding cache keyed by model and content hash: unchanged text is never re-embedded."""
+
+    __tablename__ = "embeddings"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

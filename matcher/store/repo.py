@@ -1,0 +1,141 @@
+"""Repository functions: keyword-only, typed, one concern each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.domain import BrokerIn, NeedIn, TechnologyIn
+from matcher.store.models import BrokerRow, EmbeddingRow, MatchRow, NeedRow, TechnologyRow
+
+Row = TypeVar("Row", TechnologyRow, NeedRow, BrokerRow)
+
+ACTIVE = "active"
+ARCHIVED = "archived"
+
+
+def technology_text(row: TechnologyRow | TechnologyIn) -> str:
+    """The text embedded for a technology: what a searcher would read first."""
+    keywords = f" Keywords: {', '.join(row.keywords)}." if row.keywords else ""
+    return f"{row.title}. {row.description}{keywords}"
+
+
+def need_text(row: NeedRow | NeedIn) -> str:
+    """The text embedded for a need."""
+    return f"{row.title}. {row.description}"
+
+
+def _upsert(session: Session, model: type[Row], ref: str, values: dict) -> tuple[Row, bool]:
+    row = session.scalar(select(model).where(model.ref == ref))
+    created = row is None
+    if row is None:
+        row = model(ref=ref, **values)
+        session.add(row)
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+    return row, created
+
+
+def upsert_technology(
+    session: Session, *, record: TechnologyIn, language: str, content_hash: str
+) -> tuple[TechnologyRow, bool]:
+    """Insert or update a technology by its reference; returns (row, created)."""
+    values = record.model_dump(exclude={"id", "language"}, mode="json")
+    values.update(language=language, content_hash=content_hash, status=ACTIVE)
+    return _upsert(session, TechnologyRow, record.id, values)
+
+
+def upsert_need(
+    session: Session, *, record: NeedIn, language: str, content_hash: str
+) -> tuple[NeedRow, bool]:
+    """Insert or update a need by its reference; returns (row, created)."""
+    values = record.model_dump(exclude={"id", "language"})
+    values["region_scope"] = record.region_scope.value
+    values.update(language=language, content_hash=content_hash, status=ACTIVE)
+    return _upsert(session, NeedRow, record.id, values)
+
+
+def upsert_broker(session: Session, *, record: BrokerIn) -> tuple[BrokerRow, bool]:
+    """Insert or update a broker by its reference; returns (row, created)."""
+    values = record.model_dump(exclude={"id"})
+    values["level"] = record.level.value
+    return _upsert(session, BrokerRow, record.id, values)
+
+
+def get_by_ref_or_id(session: Session, model: type[Row], key: str | int) -> Row | None:
+    """Find a row by numeric id or by its reference string."""
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        row = session.get(model, int(key))
+        if row is not None:
+            return row
+    return session.scalar(select(model).where(model.ref == str(key)))
+
+
+def active_technologies(session: Session) -> Sequence[TechnologyRow]:
+    """All technologies not archived, by id."""
+    stmt = select(TechnologyRow).where(TechnologyRow.status == ACTIVE).order_by(TechnologyRow.id)
+    return session.scalars(stmt).all()
+
+
+def active_needs(session: Session) -> Sequence[NeedRow]:
+    """All needs not archived, by id."""
+    return session.scalars(
+        select(NeedRow).where(NeedRow.status == ACTIVE).order_by(NeedRow.id)
+    ).all()
+
+
+def rows_by_ids(session: Session, model: type[Row], ids: Iterable[int]) -> dict[int, Row]:
+    """Rows keyed by id, for the ids that exist."""
+    wanted = list({int(i) for i in ids})
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+def replace_matches(session: Session, *, need_id: int, matches: Sequence[MatchRow]) -> None:
+    """Replace the stored matches of a need with a fresh ranking."""
+    session.execute(delete(MatchRow).where(MatchRow.need_id == need_id))
+    session.add_all(matches)
+
+
+class SqlEmbeddingCache:
+    """Embedding cache in the ``embeddings`` table (works on SQLite and PostgreSQL)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for the hashes that are present."""
+        found: dict[str, np.ndarray] = {}
+        with self._factory() as session:
+            for start in range(0, len(hashes), 900):  # stay under SQLite's bound-parameter limit
+                part = list(hashes[start : start + 900])
+                stmt = select(EmbeddingRow).where(
+                    EmbeddingRow.model == model, EmbeddingRow.content_hash.in_(part)
+                )
+                for row in session.scalars(stmt):
+                    found[row.content_hash] = np.frombuffer(row.vector, dtype=np.float32).copy()
+        return found
+
+    def put_many(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors by hash (existing hashes are left as they are)."""
+        if not vectors:
+            return
+        with self._factory() as session:
+            present = set(self.get_many(model, list(vectors)))
+            session.add_all(
+                EmbeddingRow(
+                    model=model,
+                    content_hash=h,
+                    dim=int(v.shape[0]),
+                    vector=np.asarray(v, dtype=np.float32).tobytes(),
+                )
+                for h, v in vectors.items()
+                if h not in present
+            )
+            session.commit()
