@@ -117,12 +117,14 @@ def _relation(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> tuple[str,
         return "same_grouping", distance
     if same_country:
         return "same_country", distance
-    if shared:
+    if shared and distance is not None and distance <= NEAR_RADIUS_KM:
         return "near_abroad", distance
     return "abroad", distance
 
 
 LOCAL_RADIUS_KM = 800.0
+# Blocs count as "near" only for neighbours: G20 or OECD membership says nothing about distance.
+NEAR_RADIUS_KM = 3000.0
 
 
 def _is_subnational(tax: Taxonomy, grouping: str) -> bool:

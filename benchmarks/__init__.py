@@ -1,0 +1,1 @@
+"""Offline evaluation of TechMatch: quality on BEIR-layout data sets, speed and scale."""
