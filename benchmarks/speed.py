@@ -1,15 +1,262 @@
-"""Speed and scale benchmark (placeholder until the speed issue's work lands)."""
+"""Speed and scale: encoder throughput, index build/latency/recall by size, end to end on SBIR."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.beir import SHARED
+from benchmarks.cache import OUT, embed
+from matcher.embed import get_encoder
+from matcher.index import create_index
+
+QUERY_60 = (
+    "We manufacture lithium battery packs for electric buses and need a reliable way to detect "
+    "internal short circuits early, before thermal runaway starts, using the voltage and "
+    "temperature signals our battery management system already measures, without adding new "
+    "sensors, so that the vehicle can warn the driver and isolate the faulty module in time."
+)
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and mean of a list of milliseconds."""
+    a = np.asarray(samples_ms)
+    return {"p50_ms": round(float(np.percentile(a, 50)), 3),
+            "p95_ms": round(float(np.percentile(a, 95)), 3),
+            "p99_ms": round(float(np.percentile(a, 99)), 3),
+            "mean_ms": round(float(a.mean()), 3)}
+
+
+def timed(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of each call after a few warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_awards(limit: int | None = None) -> list[dict[str, Any]]:
+    """The real SBIR award abstracts (supply side)."""
+    path = SHARED / "sbir-corpora" / "awards_supply.jsonl"
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            rows.append(json.loads(line))
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
+def load_topics(limit: int) -> list[str]:
+    """Real SBIR topic texts (demand side), cut to their first 60 words like a need statement."""
+    path = SHARED / "sbir-corpora" / "topics_demand.jsonl"
+    out = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            out.append(" ".join(f"{row['title']}. {row['text']}".split()[:60]))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def award_text(row: dict[str, Any]) -> str:
+    """The text embedded for an award (same as the engine's technology text)."""
+    return f"{row['title']}. {row['text']}"
+
+
+# -- encoders -------------------------------------------------------------------------------
+def bench_encoders(backends: Sequence[str], n_texts: int, repeat: int) -> dict[str, Any]:
+    """Single-query latency and corpus throughput of each encoder backend."""
+    texts = [award_text(r) for r in load_awards(n_texts)]
+    reference = None
+    out: dict[str, Any] = {}
+    for backend in backends:
+        try:
+            encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)  # type: ignore[call-arg]
+        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            out[backend] = {"error": str(exc)}
+            continue
+        latency = percentiles(timed(lambda e=encoder: e.encode([QUERY_60]), repeat))
+        t0 = time.perf_counter()
+        vectors = encoder.encode(texts)
+        seconds = time.perf_counter() - t0
+        if reference is None:
+            reference = vectors
+        cosine = float(np.min(np.sum(vectors * reference, axis=1)))
+        out[backend] = {"query_60_words": latency, "corpus_texts_per_s": round(len(texts) / seconds, 1),
+                        "corpus_texts": len(texts), "min_cosine_vs_first": round(cosine, 6)}
+    return out
+
+
+# -- indexes --------------------------------------------------------------------------------
+def real_vectors() -> np.ndarray:
+    """Real MiniLM embeddings: SBIR awards and USPPPM phrases from the benchmark cache."""
+    from benchmarks.beir import load_beir
+
+    encoder = get_encoder()
+    parts = [embed(encoder, [award_text(r) for r in load_awards()], progress=True)]
+    uspppm = load_beir(SHARED / "uspppm-dev")
+    parts.append(embed(encoder, [uspppm.doc_text(d) for d in uspppm.corpus], progress=True))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def scaled(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n vectors: the real ones first, then perturbed copies (synthetic) beyond the real count."""
+    if n <= len(base):
+        return base[:n]
+    extra = base[rng.integers(0, len(base), n - len(base))]
+    extra = extra + rng.normal(0, 0.03, extra.shape).astype(np.float32)
+    extra /= np.linalg.norm(extra, axis=1, keepdims=True)
+    return np.concatenate([base, extra]).astype(np.float32)
+
+
+def bench_indexes(sizes: Sequence[int], n_queries: int, with_txtai: bool) -> list[dict[str, Any]]:
+    """Build time, memory, latency (single, batched) and recall@10 vs exact, per kind and size."""
+    rng = np.random.default_rng(7)
+    base = real_vectors()
+    queries_all = base[rng.permutation(len(base))[:n_queries]]
+    queries = queries_all + rng.normal(0, 0.02, queries_all.shape).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    rows = []
+    for n in sizes:
+        vectors = scaled(base, n, rng)
+        ids = np.arange(n, dtype=np.int64)
+        exact = None
+        kinds: list[tuple[str, Callable[[], Any]]] = [
+            ("flat", lambda: create_index("flat", vectors.shape[1])),
+            ("hnsw", lambda: create_index("hnsw", vectors.shape[1])),
+            ("ivf", lambda: create_index("ivf", vectors.shape[1])),
+        ]
+        for kind, make in kinds:
+            before = rss_mb()
+            t0 = time.perf_counter()
+            index = make()
+            index.add(ids, vectors)
+            build = time.perf_counter() - t0
+            memory = rss_mb() - before
+            rows_iter = iter(range(10**9))
+            latency = percentiles(timed(
+                lambda ix=index, it=rows_iter: ix.search(
+                    queries[next(it) % len(queries)].reshape(1, -1), 10),
+                len(queries)))
+            t0 = time.perf_counter()
+            _, found = index.search(queries, 10)
+            batched = (time.perf_counter() - t0) * 1000 / len(queries)
+            if kind == "flat":
+                exact = found
+            recall = _recall(found, exact)
+            rows.append({"engine": "techmatch", "kind": kind, "n": n, "build_s": round(build, 2),
+                         "memory_mb": round(memory, 1), "single": latency,
+                         "batched_ms_per_query": round(batched, 4), "recall@10": recall})
+            print(json.dumps(rows[-1]), flush=True)
+            del index
+        if with_txtai:
+            rows.append(_txtai_index(vectors, queries, exact))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _recall(found: np.ndarray, exact: np.ndarray | None) -> float:
+    if exact is None:
+        return float("nan")
+    hits = sum(len(set(f) & set(e)) for f, e in zip(found.tolist(), exact.tolist(), strict=True))
+    return round(hits / exact.size, 4)
+
+
+def _txtai_index(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray | None) -> dict[str, Any]:
+    from txtai.ann import ANNFactory
+
+    before = rss_mb()
+    t0 = time.perf_counter()
+    ann = ANNFactory.create({"backend": "faiss", "dimensions": vectors.shape[1]})
+    ann.index(vectors)
+    build = time.perf_counter() - t0
+    memory = rss_mb() - before
+    samples = []
+    for q in queries:
+        s0 = time.perf_counter()
+        ann.search(q.reshape(1, -1), 10)
+        samples.append((time.perf_counter() - s0) * 1000)
+    t0 = time.perf_counter()
+    results = ann.search(queries, 10)
+    batched = (time.perf_counter() - t0) * 1000 / len(queries)
+    found = np.array([[i for i, _ in r] + [-1] * (10 - len(r)) for r in results])
+    return {"engine": "txtai", "kind": "txtai-faiss-default", "n": len(vectors),
+            "build_s": round(build, 2), "memory_mb": round(memory, 1),
+            "single": percentiles(samples), "batched_ms_per_query": round(batched, 4),
+            "recall@10": _recall(found, exact)}
+
+
+# -- end to end -----------------------------------------------------------------------------
+def bench_end_to_end(n_queries: int, backends: Sequence[str], with_txtai: bool) -> dict[str, Any]:
+    """A need query through the engine over the 22,887 awards, by step; txtai the same way."""
+    from benchmarks.e2e import run_end_to_end
+
+    return run_end_to_end(n_queries=n_queries, backends=backends, with_txtai=with_txtai)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m benchmarks speed``."""
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=["encoders", "indexes", "e2e", "all"], default="all")
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="index sizes, comma-separated (add 1000000 for the full scale run)")
+    parser.add_argument("--queries", type=int, default=500, help="queries per measurement")
+    parser.add_argument("--texts", type=int, default=512, help="texts for encoder throughput")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--no-txtai", action="store_true")
+    parser.add_argument("--json", type=Path, default=OUT / "speed.json")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the speed benchmark."""
-    raise SystemExit("speed benchmark not implemented yet")
+    """Run the chosen parts and write the JSON report."""
+    backends = [b for b in args.backends.split(",") if b]
+    report: dict[str, Any] = {"machine": machine()}
+    if args.part in ("encoders", "all"):
+        report["encoders"] = bench_encoders(backends, args.texts, repeat=100)
+        print(json.dumps(report["encoders"], indent=2), flush=True)
+    if args.part in ("indexes", "all"):
+        sizes = [int(s) for s in args.sizes.split(",") if s]
+        report["indexes"] = bench_indexes(sizes, args.queries, not args.no_txtai)
+    if args.part in ("e2e", "all"):
+        report["e2e"] = bench_end_to_end(args.queries, backends, not args.no_txtai)
+        print(json.dumps(report["e2e"], indent=2), flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"JSON: {args.json}")
+    return 0
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU model and library versions, for RESULTS.md."""
+    import os
+    import platform
+
+    import faiss
+    import torch
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next((int(ln.split()[1]) // 1024 // 1024 for ln in
+                Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), 0)
+    return {"cores": os.cpu_count(), "memory_gib": mem, "cpu": cpu, "python": platform.python_version(),
+            "faiss": faiss.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "date": time.strftime("%Y-%m-%d")}

@@ -1,0 +1,227 @@
+"""ONNX Runtime encoder: the packaged sentence-transformers model exported once, fused, optionally int8."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from matcher.embed import PACKAGED_MODELS, EncoderUnavailableError
+
+# Bump when the export/optimise/quantise steps change so old files are rebuilt.
+RECIPE = 1
+VARIANTS = ("fp32", "int8")
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxExportError(EncoderUnavailableError):
+    """Exporting, optimising or quantising the model to ONNX failed."""
+
+
+def _require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EncoderUnavailableError(
+            "the onnx backends need onnxruntime: pip install onnxruntime onnx "
+            "(or use backend='torch')"
+        ) from exc
+    return onnxruntime
+
+
+def _model_dir(name: str) -> Path:
+    locate = PACKAGED_MODELS.get(name)
+    path = Path(locate() if locate else name)
+    if locate is None and not path.is_dir():
+        raise EncoderUnavailableError(
+            f"model {name!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}) "
+            "nor a local directory"
+        )
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def _weights_sha256(model_dir: Path) -> str:
+    """Hash of the weight files and config, so a changed model invalidates the export."""
+    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("pytorch_model*.bin"))
+    if not files:
+        raise EncoderUnavailableError(f"no model weights (*.safetensors, *.bin) in {model_dir}")
+    digest = hashlib.sha256()
+    for path in [*files, model_dir / "config.json"]:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _export(model_dir: Path, target: Path, variant: str, work: Path) -> None:
+    """Export with the TorchScript exporter, fuse with ORT's BERT optimiser, then maybe quantise."""
+    try:
+        import onnx
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.transformers.optimizer import optimize_model
+        from transformers import AutoConfig, AutoModel
+    except ImportError as exc:
+        raise OnnxExportError(
+            f"exporting to ONNX needs torch, transformers, onnx and onnxruntime ({exc}): "
+            "pip install onnx onnxruntime"
+        ) from exc
+    config = AutoConfig.from_pretrained(model_dir)
+    if config.model_type != "bert":  # the fusions below assume a BERT-style encoder
+        raise OnnxExportError(f"only BERT-family models can be exported, not {config.model_type!r}")
+    # Eager attention exports as plain MatMul/Softmax, which the optimiser fuses into Attention.
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    # A padded example so the trace keeps the masking path (an all-ones mask may be skipped).
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
+    example = (torch.full((2, 8), 1000), mask, torch.zeros((2, 8), dtype=torch.long))
+    axes = {k: {0: "batch", 1: "sequence"} for k in (*_INPUTS, "last_hidden_state")}
+    raw, fused = work / "raw.onnx", work / "fused.onnx"
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer and deprecation noise, the export is checked
+            # dynamo=False: the torch.export exporter needs onnxscript, which we do not ship.
+            torch.onnx.export(LastHidden(), example, str(raw), input_names=list(_INPUTS),
+                              output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=17, do_constant_folding=True, dynamo=False)
+        optimized = optimize_model(str(raw), model_type="bert",
+                                   num_heads=config.num_attention_heads,
+                                   hidden_size=config.hidden_size)
+        if optimized.get_fused_operator_statistics().get("Attention", 0) == 0:
+            raise OnnxExportError("the ONNX optimiser fused no attention layers")
+        optimized.save_model_to_file(str(fused))
+        if variant == "int8":
+            # Fused contrib ops defeat shape inference; the quantiser then needs the float hint.
+            quantize_dynamic(fused, target, per_channel=True, weight_type=QuantType.QInt8,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        else:
+            os.replace(fused, target)
+    except OnnxExportError:
+        raise
+    except Exception as exc:
+        raise OnnxExportError(f"exporting {model_dir} to ONNX ({variant}) failed: {exc}") from exc
+
+
+class OnnxEncoder:
+    """A sentence-transformers model (mean pooling, normalised) run by ONNX Runtime on the CPU."""
+
+    def __init__(
+        self,
+        name: str = "all-MiniLM-L6-v2",
+        *,
+        variant: str = "fp32",
+        cache_dir: Path,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown ONNX variant {variant!r}; choose one of {VARIANTS}")
+        ort = _require_onnxruntime()
+        from tokenizers import Tokenizer
+
+        source = _model_dir(name)
+        pooling = _read_json(source / "1_Pooling" / "config.json")
+        if pooling and not pooling.get("pooling_mode_mean_tokens"):
+            raise EncoderUnavailableError(f"model {name!r} does not use mean pooling")
+        # sentence-transformers truncates at max_seq_length, not at tokenizer.json's 128.
+        self.max_length = int(_read_json(source / "sentence_bert_config.json")
+                              .get("max_seq_length", 256))
+        self.name = f"{name}+onnx" if variant == "fp32" else f"{name}+onnx-{variant}"
+        self.variant = variant
+        self.batch_size = batch_size
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+        self.path = Path(cache_dir) / "onnx" / f"{slug}-{variant}" / "model.onnx"
+        self._ensure_exported(name, source, ort.__version__)
+
+        self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=self.max_length)
+        self._tokenizer.no_padding()  # we pad each length-sorted batch to its own longest
+        padding = _read_json(source / "tokenizer.json").get("padding") or {}
+        self._pad_id = int(padding.get("pad_id", 0))
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(self.path), options,
+                                             providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+        self._lock = threading.Lock()
+
+    def _ensure_exported(self, name: str, source: Path, ort_version: str) -> None:
+        """Reuse the exported file when its meta matches, else export it again atomically."""
+        meta_path = self.path.with_name("meta.json")
+        meta = {"model": name, "variant": self.variant, "onnxruntime": ort_version,
+                "weights_sha256": _weights_sha256(source), "recipe": RECIPE}
+        if self.path.is_file() and _read_json(meta_path) == meta:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OnnxExportError(f"cannot create the ONNX cache {self.path.parent}: {exc}") from exc
+        # Build in a temp dir beside the target so os.replace is atomic; meta goes last.
+        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".export-") as tmp:
+            work = Path(tmp)
+            _export(source, work / "model.onnx", self.variant, work)
+            os.replace(work / "model.onnx", self.path)
+            (work / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            os.replace(work / "meta.json", meta_path)
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        """One padded batch → mean-pooled, L2-normalised vectors."""
+        width = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask,
+                 "token_type_ids": np.zeros_like(input_ids)}
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        # Same epsilon as torch.nn.functional.normalize, which sentence-transformers uses.
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Encode texts in length-sorted batches; the output rows are unit vectors in input order."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # one batch at a time: both tokenizer settings and threads are shared
+            ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+            # Longest first so each batch pads little; restored to input order below.
+            order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+            out = np.empty((len(ids), self.dim), dtype=np.float32)
+            starts = range(0, len(order), self.batch_size)
+            for start in tqdm(starts, desc="onnx", unit="batch", disable=not progress):
+                chosen = order[start : start + self.batch_size]
+                out[chosen] = self._run([ids[i] for i in chosen])
+        return out
