@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The local CPU wheel first: an unpinned torch would pull gigabytes of CUDA.
 	$(PY) -m pip install -q --find-links /opt/wheels torch==2.13.0
-	$(PY) -m pip install -q --find-links /opt/wheels -e '.[dev]'
+	$(PY) -m pip install -q --find-links /opt/wheels -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -16,8 +16,12 @@ def _quality(args: argparse.Namespace) -> int:
         print(f"error: {args.dataset} is not a BEIR data set (no corpus.jsonl)", file=sys.stderr)
         return 2
     report = run_quality(
-        args.dataset, args.split, max_queries=args.max_queries, with_txtai=not args.no_txtai,
-        with_ablations=not args.no_ablations, progress=not args.quiet,
+        args.dataset,
+        args.split,
+        max_queries=args.max_queries,
+        with_txtai=not args.no_txtai,
+        with_ablations=not args.no_ablations,
+        progress=not args.quiet,
     )
     print(table(report))
     if args.json:

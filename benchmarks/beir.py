@@ -13,7 +13,11 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 
 @dataclass
 class BeirDataset:
-    """corpus: id → {title, text, metadata}; queries: id → {text, metadata}; qrels: qid → {docid: grade}."""
+    """A BEIR data set in memory.
+
+    corpus: id → {title, text, metadata}; queries: id → {text, metadata};
+    qrels: qid → {docid: grade}.
+    """
 
     name: str
     corpus: dict[str, dict[str, Any]]
@@ -34,7 +38,9 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def load_beir(directory: Path, split: str = "dev", *, max_queries: int | None = None) -> BeirDataset:
+def load_beir(
+    directory: Path, split: str = "dev", *, max_queries: int | None = None
+) -> BeirDataset:
     """Load a BEIR data set; only queries with at least one relevant document are kept.
 
     Args:
@@ -48,8 +54,11 @@ def load_beir(directory: Path, split: str = "dev", *, max_queries: int | None = 
         if not needed.exists():
             raise FileNotFoundError(f"{needed} not found: is {directory} a BEIR data set?")
     corpus = {
-        d["_id"]: {"title": d.get("title", ""), "text": d.get("text", ""),
-                   "metadata": d.get("metadata", {})}
+        d["_id"]: {
+            "title": d.get("title", ""),
+            "text": d.get("text", ""),
+            "metadata": d.get("metadata", {}),
+        }
         for d in _jsonl(directory / "corpus.jsonl")
     }
     qrels: dict[str, dict[str, int]] = {}

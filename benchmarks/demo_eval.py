@@ -18,17 +18,26 @@ def run_demo_eval(home: Path | None = None) -> dict[str, Any]:
     engine.load_demo()
     intended = engine.demo_intended()
     run = {
-        need: {m.technology_ref or "": m.score for m in engine.match_need(need, top=100,
-                                                                          persist=False)}
+        need: {
+            m.technology_ref or "": m.score for m in engine.match_need(need, top=100, persist=False)
+        }
         for need in intended
     }
     scores = evaluate(run, intended)
-    hits = {k: sum(
-        any(ref in answers and answers[ref] == 2 for ref in list(run[n])[:k])
-        for n, answers in intended.items()) / len(intended) for k in (1, 5, 10)}
+    hits = {
+        k: sum(
+            any(ref in answers and answers[ref] == 2 for ref in list(run[n])[:k])
+            for n, answers in intended.items()
+        )
+        / len(intended)
+        for k in (1, 5, 10)
+    }
     engine.close()
-    return {"needs": len(intended), **{m: round(v, 4) for m, v in scores.items()},
-            **{f"intended@{k}": round(v, 4) for k, v in hits.items()}}
+    return {
+        "needs": len(intended),
+        **{m: round(v, 4) for m, v in scores.items()},
+        **{f"intended@{k}": round(v, 4) for k, v in hits.items()},
+    }
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.cache import OUT, embed
-from benchmarks.speed import award_text, load_awards, load_topics, percentiles, timed
+from benchmarks.speed import award_text, load_awards, load_topics, percentiles, timed_over
 from matcher.config import Settings
 from matcher.domain import NeedIn, TechnologyIn
 from matcher.embed import Encoder, get_encoder
@@ -38,20 +38,31 @@ def build_engine(awards: list[dict[str, Any]], encoder: Encoder) -> Engine:
     # Hand the cached vectors to the engine's own cache: the import then embeds nothing.
     from matcher.embed import content_hash
 
-    engine.cache.put_many(encoder.name, {content_hash(t): v for t, v in zip(texts, vectors,
-                                                                           strict=True)})
+    engine.cache.put_many(
+        encoder.name, {content_hash(t): v for t, v in zip(texts, vectors, strict=True)}
+    )
     domains = suggest_domains(vectors, engine.taxonomy, encoder)
     records = []
     for award, domain in zip(awards, domains, strict=True):
         state = f"US-{award.get('state') or ''}"
-        records.append(TechnologyIn.model_construct(
-            id=award["_id"], title=award["title"][:300] or "untitled", description=award["text"],
-            owner=award.get("firm") or "unknown", domains=[domain],
-            trl=PHASE_TRL.get(award.get("phase", ""), 5),
-            region=state if engine.taxonomy.is_region(state) else "US",
-            ip_status="none", patents=[], cpc=[], keywords=[], language=None, licensing=None,
-            confidential=False,
-        ))
+        records.append(
+            TechnologyIn.model_construct(
+                id=award["_id"],
+                title=award["title"][:300] or "untitled",
+                description=award["text"],
+                owner=award.get("firm") or "unknown",
+                domains=[domain],
+                trl=PHASE_TRL.get(award.get("phase", ""), 5),
+                region=state if engine.taxonomy.is_region(state) else "US",
+                ip_status="none",
+                patents=[],
+                cpc=[],
+                keywords=[],
+                language=None,
+                licensing=None,
+                confidential=False,
+            )
+        )
     engine.save_records("technologies", records)
     return engine
 
@@ -62,64 +73,82 @@ def add_needs(engine: Engine, topics: Sequence[str]) -> list[str]:
     vectors = encoder.encode(list(topics))
     domains = suggest_domains(vectors, engine.taxonomy, encoder)
     needs = [
-        NeedIn(id=f"bench-{i}", enterprise="benchmark", title=t[:120], description=t,
-               domains=[d], trl_min=4, region_scope="national", home_region="US-VA")
+        NeedIn(
+            id=f"bench-{i}",
+            enterprise="benchmark",
+            title=t[:120],
+            description=t,
+            domains=[d],
+            trl_min=4,
+            region_scope="national",
+            home_region="US-VA",
+        )
         for i, (t, d) in enumerate(zip(topics, domains, strict=True))
     ]
     engine.save_records("needs", needs)
     return [n.id for n in needs]
 
 
-def run_end_to_end(
-    *, n_queries: int, backends: Sequence[str], with_txtai: bool
-) -> dict[str, Any]:
+def run_end_to_end(*, n_queries: int, backends: Sequence[str], with_txtai: bool) -> dict[str, Any]:
     """Time free-text and stored-need matching for each query encoder, and txtai."""
     awards = load_awards()
     topics = load_topics(n_queries)
     reference = get_encoder()
     engine = build_engine(awards, reference)
     out: dict[str, Any] = {"documents": len(awards), "queries": len(topics), "engine": {}}
-    baseline_top10: list[list[int]] | None = None
+    baseline: list[list[int]] | None = None
     for backend in backends:
-        encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)  # type: ignore[call-arg]
-        engine._encoder = encoder  # queries through this backend; corpus vectors stay fp32
-        dense = engine.indexes["technologies"].index
-        lexical = engine.lexical("technologies")
-        vectors = [encoder.encode([t])[0] for t in topics]
-        it = iter(range(10**9))
-        encode = timed(lambda: encoder.encode([topics[next(it) % len(topics)]]), len(topics))
-        it = iter(range(10**9))
-
-        def retrieve() -> None:
-            i = next(it) % len(topics)
-            hybrid_candidates(query_vector=vectors[i], query_text=topics[i], dense=dense,
-                              lexical=lexical, k=engine.settings.candidates)
-
-        retrieve_ms = timed(retrieve, len(topics))
-        it = iter(range(10**9))
-        total = timed(lambda: engine.match_text(topics[next(it) % len(topics)], top=10),
-                      len(topics))
-        top10 = [[m.technology_id for m in engine.match_text(t, top=10)] for t in topics]
-        overlap = None
-        if baseline_top10 is None:
-            baseline_top10 = top10
+        encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)
+        result, top10 = _measure(engine, encoder, topics)
+        if baseline is None:
+            baseline = top10
         else:
-            overlap = round(float(np.mean([len(set(a) & set(b)) / 10 for a, b in
-                                           zip(top10, baseline_top10, strict=True)])), 4)
-        out["engine"][backend] = {
-            "free_text_query": percentiles(total), "encode": percentiles(encode),
-            "retrieve": percentiles(retrieve_ms), "top10_overlap_vs_first": overlap,
-        }
+            result["top10_overlap_vs_first"] = round(
+                float(
+                    np.mean(
+                        [len(set(a) & set(b)) / 10 for a, b in zip(top10, baseline, strict=True)]
+                    )
+                ),
+                4,
+            )
+        out["engine"][backend] = result
     engine._encoder = reference
     need_ids = add_needs(engine, topics[:200])
-    it = iter(range(10**9))
-    stored = timed(lambda: engine.match_need(need_ids[next(it) % len(need_ids)], top=10,
-                                             persist=False), len(topics))
+    stored = timed_over(lambda ref: engine.match_need(ref, top=10, persist=False), need_ids)
     out["stored_need_match"] = percentiles(stored)
     if with_txtai:
         out["txtai"] = _txtai(awards, topics, reference)
     engine.close()
     return out
+
+
+def _measure(
+    engine: Engine, encoder: Encoder, topics: Sequence[str]
+) -> tuple[dict[str, Any], list[list[int]]]:
+    """Free-text query latency through one query encoder, whole and by step."""
+    engine._encoder = encoder  # queries through this backend; corpus vectors stay as built
+    dense = engine.indexes["technologies"].index
+    lexical = engine.lexical("technologies")
+    vectors = [encoder.encode([t])[0] for t in topics]
+    encode = timed_over(lambda t: encoder.encode([t]), list(topics))
+    retrieve = timed_over(
+        lambda i: hybrid_candidates(
+            query_vector=vectors[i],
+            query_text=topics[i],
+            dense=dense,
+            lexical=lexical,
+            k=engine.settings.candidates,
+        ),
+        list(range(len(topics))),
+    )
+    total = timed_over(lambda t: engine.match_text(t, top=10), list(topics))
+    top10 = [[m.technology_id for m in engine.match_text(t, top=10)] for t in topics]
+    return {
+        "free_text_query": percentiles(total),
+        "encode": percentiles(encode),
+        "retrieve": percentiles(retrieve),
+        "top10_overlap_vs_first": None,
+    }, top10
 
 
 def _txtai(awards: list[dict[str, Any]], topics: Sequence[str], encoder: Encoder) -> dict[str, Any]:
@@ -138,13 +167,15 @@ def _txtai(awards: list[dict[str, Any]], topics: Sequence[str], encoder: Encoder
             return np.stack([cached[t] for t in batch])
         return model.batchtransform(batch)
 
-    db = Embeddings({"transform": transform, "method": "external", "backend": "faiss",
-                     "content": False})
+    db = Embeddings(
+        {"transform": transform, "method": "external", "backend": "faiss", "content": False}
+    )
     t0 = time.perf_counter()
     db.index([(i, t, None) for i, t in enumerate(texts)])
     build_from_vectors = time.perf_counter() - t0
-    it = iter(range(10**9))
-    latency = timed(lambda: db.search(topics[next(it) % len(topics)], 10), len(topics))
-    return {"free_text_query": percentiles(latency),
-            "index_build_from_cached_vectors_s": round(build_from_vectors, 2),
-            "components": db.config.get("build", {}).get("settings", {})}
+    latency = timed_over(lambda t: db.search(t, 10), list(topics))
+    return {
+        "free_text_query": percentiles(latency),
+        "index_build_from_cached_vectors_s": round(build_from_vectors, 2),
+        "components": db.config.get("build", {}).get("settings", {}),
+    }

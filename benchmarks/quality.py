@@ -33,8 +33,15 @@ def prepare(ds: BeirDataset, encoder: Encoder, *, progress: bool = True) -> syst
     if all(titles):
         # The CPC class of a patent phrase is its field: its title, embedded, describes it.
         domain_vectors = embed(encoder, [str(t) for t in titles], progress=False)
-    return systems.Corpus(doc_ids, doc_texts, doc_vectors, query_ids, query_texts,
-                          query_vectors, domain_vectors)
+    return systems.Corpus(
+        doc_ids, doc_texts, doc_vectors, query_ids, query_texts, query_vectors, domain_vectors
+    )
+
+
+def _has_txtai() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("txtai") is not None
 
 
 def _ablations(weights: RankWeights) -> dict[str, RankWeights]:
@@ -74,6 +81,9 @@ def run_quality(
     if with_ablations:
         for name, w in _ablations(weights).items():
             planned[name] = lambda w=w: systems.techmatch(corpus, w)
+    if with_txtai and not _has_txtai():
+        print("txtai is not installed (pip install -e '.[bench]'): skipping the txtai peer")
+        with_txtai = False
     if with_txtai:
         from matcher.embed import PACKAGED_MODELS
 
@@ -81,17 +91,25 @@ def run_quality(
         planned["txtai"] = lambda: systems.txtai_dense(corpus, path)
         planned["txtai-hybrid"] = lambda: systems.txtai_dense(corpus, path, hybrid=True)
     report: dict[str, Any] = {
-        "dataset": ds.name, "split": split, "queries": len(ds.queries), "documents": len(ds.corpus),
-        "model": encoder.name, "embedding_seconds": round(embed_seconds, 2),
-        "weights": weights.model_dump(), "systems": {}, "per_query_ndcg": {},
+        "dataset": ds.name,
+        "split": split,
+        "queries": len(ds.queries),
+        "documents": len(ds.corpus),
+        "model": encoder.name,
+        "embedding_seconds": round(embed_seconds, 2),
+        "weights": weights.model_dump(),
+        "systems": {},
+        "per_query_ndcg": {},
     }
     for name, fn in planned.items():
         t0 = time.perf_counter()
         run = fn()
         seconds = time.perf_counter() - t0
         scores = evaluate(run, ds.qrels)
-        report["systems"][name] = {**{m: round(v, 4) for m, v in scores.items()},
-                                   "seconds": round(seconds, 2)}
+        report["systems"][name] = {
+            **{m: round(v, 4) for m, v in scores.items()},
+            "seconds": round(seconds, 2),
+        }
         report["per_query_ndcg"][name] = [
             round(r["ndcg@10"], 4) for r in per_query(run, ds.qrels).values()
         ]
@@ -106,8 +124,10 @@ def table(report: dict[str, Any]) -> str:
         f"| {name} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS) + f" | {r['seconds']:.1f} |"
         for name, r in report["systems"].items()
     ]
-    title = (f"{report['dataset']} ({report['split']}): {report['queries']} queries, "
-             f"{report['documents']} documents, model {report['model']}")
+    title = (
+        f"{report['dataset']} ({report['split']}): {report['queries']} queries, "
+        f"{report['documents']} documents, model {report['model']}"
+    )
     return "\n".join([title, "", head, rule, *rows])
 
 

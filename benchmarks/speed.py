@@ -27,20 +27,27 @@ QUERY_60 = (
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
     """p50/p95/p99 and mean of a list of milliseconds."""
     a = np.asarray(samples_ms)
-    return {"p50_ms": round(float(np.percentile(a, 50)), 3),
-            "p95_ms": round(float(np.percentile(a, 95)), 3),
-            "p99_ms": round(float(np.percentile(a, 99)), 3),
-            "mean_ms": round(float(a.mean()), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p95_ms": round(float(np.percentile(a, 95)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "mean_ms": round(float(a.mean()), 3),
+    }
 
 
 def timed(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> list[float]:
     """Milliseconds of each call after a few warm-up calls."""
-    for _ in range(warmup):
-        fn()
+    return timed_over(lambda _: fn(), [None] * repeat, warmup=warmup)
+
+
+def timed_over(fn: Callable[[Any], Any], items: Sequence[Any], warmup: int = 3) -> list[float]:
+    """Milliseconds of ``fn(item)`` for each item, after a few warm-up calls."""
+    for item in items[:warmup]:
+        fn(item)
     out = []
-    for _ in range(repeat):
+    for item in items:
         t0 = time.perf_counter()
-        fn()
+        fn(item)
         out.append((time.perf_counter() - t0) * 1000)
     return out
 
@@ -91,7 +98,7 @@ def bench_encoders(backends: Sequence[str], n_texts: int, repeat: int) -> dict[s
     out: dict[str, Any] = {}
     for backend in backends:
         try:
-            encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)  # type: ignore[call-arg]
+            encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)
         except Exception as exc:  # noqa: BLE001 - report and go on with the others
             out[backend] = {"error": str(exc)}
             continue
@@ -102,8 +109,12 @@ def bench_encoders(backends: Sequence[str], n_texts: int, repeat: int) -> dict[s
         if reference is None:
             reference = vectors
         cosine = float(np.min(np.sum(vectors * reference, axis=1)))
-        out[backend] = {"query_60_words": latency, "corpus_texts_per_s": round(len(texts) / seconds, 1),
-                        "corpus_texts": len(texts), "min_cosine_vs_first": round(cosine, 6)}
+        out[backend] = {
+            "query_60_words": latency,
+            "corpus_texts_per_s": round(len(texts) / seconds, 1),
+            "corpus_texts": len(texts),
+            "min_cosine_vs_first": round(cosine, 6),
+        }
     return out
 
 
@@ -129,10 +140,16 @@ def scaled(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([base, extra]).astype(np.float32)
 
 
-def bench_indexes(sizes: Sequence[int], n_queries: int, with_txtai: bool) -> list[dict[str, Any]]:
+def bench_indexes(
+    sizes: Sequence[int], n_queries: int, with_txtai: bool, *, synthetic: bool = False
+) -> list[dict[str, Any]]:
     """Build time, memory, latency (single, batched) and recall@10 vs exact, per kind and size."""
     rng = np.random.default_rng(7)
-    base = real_vectors()
+    if synthetic:  # smoke runs: random unit vectors, no encoding
+        base = rng.normal(size=(max(sizes), 384)).astype(np.float32)
+        base /= np.linalg.norm(base, axis=1, keepdims=True)
+    else:
+        base = real_vectors()
     queries_all = base[rng.permutation(len(base))[:n_queries]]
     queries = queries_all + rng.normal(0, 0.02, queries_all.shape).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -141,32 +158,34 @@ def bench_indexes(sizes: Sequence[int], n_queries: int, with_txtai: bool) -> lis
         vectors = scaled(base, n, rng)
         ids = np.arange(n, dtype=np.int64)
         exact = None
-        kinds: list[tuple[str, Callable[[], Any]]] = [
-            ("flat", lambda: create_index("flat", vectors.shape[1])),
-            ("hnsw", lambda: create_index("hnsw", vectors.shape[1])),
-            ("ivf", lambda: create_index("ivf", vectors.shape[1])),
-        ]
-        for kind, make in kinds:
+        for kind in ("flat", "hnsw", "ivf"):
             before = rss_mb()
             t0 = time.perf_counter()
-            index = make()
+            index = create_index(kind, vectors.shape[1])
             index.add(ids, vectors)
             build = time.perf_counter() - t0
             memory = rss_mb() - before
-            rows_iter = iter(range(10**9))
-            latency = percentiles(timed(
-                lambda ix=index, it=rows_iter: ix.search(
-                    queries[next(it) % len(queries)].reshape(1, -1), 10),
-                len(queries)))
+            latency = percentiles(
+                timed_over(lambda q, ix=index: ix.search(q.reshape(1, -1), 10), list(queries))
+            )
             t0 = time.perf_counter()
             _, found = index.search(queries, 10)
             batched = (time.perf_counter() - t0) * 1000 / len(queries)
             if kind == "flat":
                 exact = found
             recall = _recall(found, exact)
-            rows.append({"engine": "techmatch", "kind": kind, "n": n, "build_s": round(build, 2),
-                         "memory_mb": round(memory, 1), "single": latency,
-                         "batched_ms_per_query": round(batched, 4), "recall@10": recall})
+            rows.append(
+                {
+                    "engine": "techmatch",
+                    "kind": kind,
+                    "n": n,
+                    "build_s": round(build, 2),
+                    "memory_mb": round(memory, 1),
+                    "single": latency,
+                    "batched_ms_per_query": round(batched, 4),
+                    "recall@10": recall,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
             del index
         if with_txtai:
@@ -182,7 +201,9 @@ def _recall(found: np.ndarray, exact: np.ndarray | None) -> float:
     return round(hits / exact.size, 4)
 
 
-def _txtai_index(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray | None) -> dict[str, Any]:
+def _txtai_index(
+    vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray | None
+) -> dict[str, Any]:
     from txtai.ann import ANNFactory
 
     before = rss_mb()
@@ -200,10 +221,16 @@ def _txtai_index(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray | N
     results = ann.search(queries, 10)
     batched = (time.perf_counter() - t0) * 1000 / len(queries)
     found = np.array([[i for i, _ in r] + [-1] * (10 - len(r)) for r in results])
-    return {"engine": "txtai", "kind": "txtai-faiss-default", "n": len(vectors),
-            "build_s": round(build, 2), "memory_mb": round(memory, 1),
-            "single": percentiles(samples), "batched_ms_per_query": round(batched, 4),
-            "recall@10": _recall(found, exact)}
+    return {
+        "engine": "txtai",
+        "kind": "txtai-faiss-default",
+        "n": len(vectors),
+        "build_s": round(build, 2),
+        "memory_mb": round(memory, 1),
+        "single": percentiles(samples),
+        "batched_ms_per_query": round(batched, 4),
+        "recall@10": _recall(found, exact),
+    }
 
 
 # -- end to end -----------------------------------------------------------------------------
@@ -217,12 +244,20 @@ def bench_end_to_end(n_queries: int, backends: Sequence[str], with_txtai: bool) 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m benchmarks speed``."""
     parser.add_argument("--part", choices=["encoders", "indexes", "e2e", "all"], default="all")
-    parser.add_argument("--sizes", default="10000,100000",
-                        help="index sizes, comma-separated (add 1000000 for the full scale run)")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="index sizes, comma-separated (add 1000000 for the full scale run)",
+    )
     parser.add_argument("--queries", type=int, default=500, help="queries per measurement")
     parser.add_argument("--texts", type=int, default=512, help="texts for encoder throughput")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
     parser.add_argument("--no-txtai", action="store_true")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="indexes: random vectors instead of real embeddings (smoke runs)",
+    )
     parser.add_argument("--json", type=Path, default=OUT / "speed.json")
 
 
@@ -235,7 +270,9 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(report["encoders"], indent=2), flush=True)
     if args.part in ("indexes", "all"):
         sizes = [int(s) for s in args.sizes.split(",") if s]
-        report["indexes"] = bench_indexes(sizes, args.queries, not args.no_txtai)
+        report["indexes"] = bench_indexes(
+            sizes, args.queries, not args.no_txtai, synthetic=args.synthetic
+        )
     if args.part in ("e2e", "all"):
         report["e2e"] = bench_end_to_end(args.queries, backends, not args.no_txtai)
         print(json.dumps(report["e2e"], indent=2), flush=True)
@@ -253,10 +290,29 @@ def machine() -> dict[str, Any]:
     import faiss
     import torch
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    mem = next((int(ln.split()[1]) // 1024 // 1024 for ln in
-                Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), 0)
-    return {"cores": os.cpu_count(), "memory_gib": mem, "cpu": cpu, "python": platform.python_version(),
-            "faiss": faiss.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "date": time.strftime("%Y-%m-%d")}
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(ln.split()[1]) // 1024 // 1024
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
+        ),
+        0,
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "faiss": faiss.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }

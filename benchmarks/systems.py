@@ -79,13 +79,18 @@ def tfidf(corpus: Corpus) -> Run:
 def dense(corpus: Corpus) -> Run:
     """Our encoder + FAISS exact inner-product search."""
     scores, ids = corpus.dense.search(corpus.query_vectors, DEPTH)
-    return _to_run(corpus, [
-        [(int(i), float(s)) for s, i in zip(srow, irow, strict=True) if i >= 0]
-        for srow, irow in zip(scores, ids, strict=True)
-    ])
+    return _to_run(
+        corpus,
+        [
+            [(int(i), float(s)) for s, i in zip(srow, irow, strict=True) if i >= 0]
+            for srow, irow in zip(scores, ids, strict=True)
+        ],
+    )
 
 
-def _channels(corpus: Corpus) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+def _channels(
+    corpus: Corpus,
+) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
     scores, ids = corpus.dense.search(corpus.query_vectors, DEPTH)
     dense_hits = [
         [(int(i), float(s)) for s, i in zip(srow, irow, strict=True) if i >= 0]

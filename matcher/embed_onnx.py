@@ -1,4 +1,4 @@
-"""ONNX Runtime encoder: the packaged sentence-transformers model exported once, fused, optionally int8."""
+"""ONNX Runtime encoder: a packaged sentence-transformers model exported once, fused, maybe int8."""
 
 from __future__ import annotations
 
@@ -70,12 +70,10 @@ def _weights_sha256(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _export(model_dir: Path, target: Path, variant: str, work: Path) -> None:
-    """Export with the TorchScript exporter, fuse with ORT's BERT optimiser, then maybe quantise."""
+def _export_fp32(model_dir: Path, target: Path, work: Path) -> None:
+    """Export with the TorchScript exporter, then fuse with ORT's BERT optimiser."""
     try:
-        import onnx
         import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.transformers.optimizer import optimize_model
         from transformers import AutoConfig, AutoModel
     except ImportError as exc:
@@ -95,38 +93,95 @@ def _export(model_dir: Path, target: Path, variant: str, work: Path) -> None:
             self.model = model
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids)
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
             return out.last_hidden_state
 
     # A padded example so the trace keeps the masking path (an all-ones mask may be skipped).
     mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
     example = (torch.full((2, 8), 1000), mask, torch.zeros((2, 8), dtype=torch.long))
     axes = {k: {0: "batch", 1: "sequence"} for k in (*_INPUTS, "last_hidden_state")}
-    raw, fused = work / "raw.onnx", work / "fused.onnx"
+    raw = work / "raw.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer and deprecation noise; the tests check vectors
+        # dynamo=False: the torch.export exporter needs onnxscript, which we do not ship.
+        torch.onnx.export(
+            LastHidden(),
+            example,
+            str(raw),
+            input_names=list(_INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    optimized = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+    )
+    if optimized.get_fused_operator_statistics().get("Attention", 0) == 0:
+        raise OnnxExportError("the ONNX optimiser fused no attention layers")
+    optimized.save_model_to_file(str(target))
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
+    """Per-channel dynamic int8 quantisation of the fused fp32 graph."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Fused contrib ops defeat shape inference; the quantiser then needs the float hint.
+    quantize_dynamic(
+        source,
+        target,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def ensure_exported(name: str, variant: str, cache_dir: Path) -> Path:
+    """The ONNX file of a model variant, exported atomically unless a valid one is cached."""
+    onnxruntime = _require_onnxruntime()
+
+    source = _model_dir(name)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    path = Path(cache_dir) / "onnx" / f"{slug}-{variant}" / "model.onnx"
+    meta_path = path.with_name("meta.json")
+    meta = {
+        "model": name,
+        "variant": variant,
+        "onnxruntime": onnxruntime.__version__,
+        "weights_sha256": _weights_sha256(source),
+        "recipe": RECIPE,
+    }
+    if path.is_file() and _read_json(meta_path) == meta:
+        return path
+    # int8 is quantised from the fp32 export, which is cached too and so exported only once.
+    fp32 = ensure_exported(name, "fp32", cache_dir) if variant == "int8" else None
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer and deprecation noise, the export is checked
-            # dynamo=False: the torch.export exporter needs onnxscript, which we do not ship.
-            torch.onnx.export(LastHidden(), example, str(raw), input_names=list(_INPUTS),
-                              output_names=["last_hidden_state"], dynamic_axes=axes,
-                              opset_version=17, do_constant_folding=True, dynamo=False)
-        optimized = optimize_model(str(raw), model_type="bert",
-                                   num_heads=config.num_attention_heads,
-                                   hidden_size=config.hidden_size)
-        if optimized.get_fused_operator_statistics().get("Attention", 0) == 0:
-            raise OnnxExportError("the ONNX optimiser fused no attention layers")
-        optimized.save_model_to_file(str(fused))
-        if variant == "int8":
-            # Fused contrib ops defeat shape inference; the quantiser then needs the float hint.
-            quantize_dynamic(fused, target, per_channel=True, weight_type=QuantType.QInt8,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        else:
-            os.replace(fused, target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target so os.replace is atomic; the meta goes last, marking it complete.
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
+            work = Path(tmp)
+            if fp32 is None:
+                _export_fp32(source, work / "model.onnx", work)
+            else:
+                _quantize_int8(fp32, work / "model.onnx")
+            os.replace(work / "model.onnx", path)
+            (work / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            os.replace(work / "meta.json", meta_path)
     except OnnxExportError:
         raise
     except Exception as exc:
-        raise OnnxExportError(f"exporting {model_dir} to ONNX ({variant}) failed: {exc}") from exc
+        raise OnnxExportError(
+            f"exporting {name!r} to ONNX ({variant}) under {path.parent} failed: {exc}; "
+            "delete that folder and retry, or use backend='torch'"
+        ) from exc
+    return path
 
 
 class OnnxEncoder:
@@ -151,14 +206,17 @@ class OnnxEncoder:
         if pooling and not pooling.get("pooling_mode_mean_tokens"):
             raise EncoderUnavailableError(f"model {name!r} does not use mean pooling")
         # sentence-transformers truncates at max_seq_length, not at tokenizer.json's 128.
-        self.max_length = int(_read_json(source / "sentence_bert_config.json")
-                              .get("max_seq_length", 256))
+        self.max_length = int(
+            _read_json(source / "sentence_bert_config.json").get("max_seq_length", 256)
+        )
+        # Separate names per variant so embedding caches never mix their vectors.
         self.name = f"{name}+onnx" if variant == "fp32" else f"{name}+onnx-{variant}"
         self.variant = variant
         self.batch_size = batch_size
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
-        self.path = Path(cache_dir) / "onnx" / f"{slug}-{variant}" / "model.onnx"
-        self._ensure_exported(name, source, ort.__version__)
+        # Dynamic int8 quantises activations with one scale per tensor, so rows sharing a batch
+        # (and their padding) would shift each other's vectors: run int8 one text at a time.
+        self._rows_per_run = 1 if variant == "int8" else batch_size
+        self.path = ensure_exported(name, variant, cache_dir)
 
         self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=self.max_length)
@@ -170,30 +228,12 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(self.path), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()
-
-    def _ensure_exported(self, name: str, source: Path, ort_version: str) -> None:
-        """Reuse the exported file when its meta matches, else export it again atomically."""
-        meta_path = self.path.with_name("meta.json")
-        meta = {"model": name, "variant": self.variant, "onnxruntime": ort_version,
-                "weights_sha256": _weights_sha256(source), "recipe": RECIPE}
-        if self.path.is_file() and _read_json(meta_path) == meta:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OnnxExportError(f"cannot create the ONNX cache {self.path.parent}: {exc}") from exc
-        # Build in a temp dir beside the target so os.replace is atomic; meta goes last.
-        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".export-") as tmp:
-            work = Path(tmp)
-            _export(source, work / "model.onnx", self.variant, work)
-            os.replace(work / "model.onnx", self.path)
-            (work / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            os.replace(work / "meta.json", meta_path)
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
         """One padded batch → mean-pooled, L2-normalised vectors."""
@@ -203,8 +243,12 @@ class OnnxEncoder:
         for i, row in enumerate(ids):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        feeds = {"input_ids": input_ids, "attention_mask": mask,
-                 "token_type_ids": np.zeros_like(input_ids)}
+        # Single-segment inputs: BERT's token type ids are all zero, as the tokenizer gives.
+        feeds = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
         hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
@@ -212,7 +256,7 @@ class OnnxEncoder:
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Encode texts in length-sorted batches; the output rows are unit vectors in input order."""
+        """Encode texts in length-sorted batches; unit-vector rows in input order."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:  # one batch at a time: both tokenizer settings and threads are shared
@@ -220,8 +264,8 @@ class OnnxEncoder:
             # Longest first so each batch pads little; restored to input order below.
             order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
             out = np.empty((len(ids), self.dim), dtype=np.float32)
-            starts = range(0, len(order), self.batch_size)
+            starts = range(0, len(order), self._rows_per_run)
             for start in tqdm(starts, desc="onnx", unit="batch", disable=not progress):
-                chosen = order[start : start + self.batch_size]
+                chosen = order[start : start + self._rows_per_run]
                 out[chosen] = self._run([ids[i] for i in chosen])
         return out

@@ -64,21 +64,17 @@ class Engine:
         self._encoder = encoder
         self._lock = threading.RLock()
         self.cache = repo.SqlEmbeddingCache(self.sessions)
+        sources = {"technologies": self._technology_texts, "needs": self._need_texts}
         self.indexes = {
-            "technologies": CollectionIndex(
-                "technologies",
+            name: CollectionIndex(
+                name,
                 settings=self.settings,
                 encoder=lambda: self.encoder,
                 cache=self.cache,
-                source=self._technology_texts,
-            ),
-            "needs": CollectionIndex(
-                "needs",
-                settings=self.settings,
-                encoder=lambda: self.encoder,
-                cache=self.cache,
-                source=self._need_texts,
-            ),
+                source=source,
+                encoder_id=self._encoder_id,
+            )
+            for name, source in sources.items()
         }
         self._lexical: dict[str, LexicalIndex] = {}
         self.matcher = Matcher(self)
@@ -87,8 +83,18 @@ class Engine:
     def encoder(self) -> Encoder:
         """The embedding model, loaded on first use."""
         if self._encoder is None:
-            self._encoder = get_encoder(self.settings.model, batch_size=self.settings.batch_size)
+            self._encoder = get_encoder(
+                self.settings.model,
+                batch_size=self.settings.batch_size,
+                backend=self.settings.encoder_backend,
+                cache_dir=self.settings.models_dir,
+            )
         return self._encoder
+
+    def _encoder_id(self) -> str:
+        # An encoder handed in (tests, benchmarks) names its own vectors; otherwise the settings
+        # do, so that loading an index never has to load the model.
+        return self._encoder.name if self._encoder is not None else self.settings.encoder_id
 
     def close(self) -> None:
         """Release database connections."""

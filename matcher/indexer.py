@@ -75,14 +75,21 @@ class CollectionIndex:
         encoder: Callable[[], Encoder],
         cache: EmbeddingCache,
         source: Source,
+        encoder_id: Callable[[], str] | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self._encoder = encoder
         self._cache = cache
         self._source = source
+        self._encoder_id = encoder_id
         self.directory: Path = settings.index_dir / name
         self._index: VectorIndex | None = None
+
+    @property
+    def _model_id(self) -> str:
+        # The encoder given to the engine wins (tests, benchmarks); else what the settings name.
+        return self._encoder_id() if self._encoder_id else self.settings.encoder_id
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -90,7 +97,7 @@ class CollectionIndex:
         """The loaded index; built from the store when there is none on disk yet."""
         if self._index is None:
             try:
-                self._index, _ = load_index(self.directory, expected_model=self.settings.model)
+                self._index, _ = load_index(self.directory, expected_model=self._model_id)
             except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
                 if read_meta(self.directory) is not None:
                     log.warning("%s index unusable (%s); rebuilding", self.name, exc)
@@ -119,7 +126,7 @@ class CollectionIndex:
             save_index(
                 self._index,
                 self.directory,
-                model=self.settings.model,
+                model=self._model_id,
                 extra={"collection": self.name},
             )
 
@@ -163,7 +170,7 @@ class CollectionIndex:
                 report.missing = [i for i, _ in records]
             return report
         try:
-            index, _ = load_index(self.directory, expected_model=self.settings.model)
+            index, _ = load_index(self.directory, expected_model=self._model_id)
         except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
             report.problem = str(exc)
             return report
@@ -172,7 +179,7 @@ class CollectionIndex:
         report.extra = sorted(int(i) for i in index.ids() if int(i) not in db_ids)
         present = [(i, t) for i, t in records if i in index]
         report.missing = sorted(i for i, _ in records if i not in index)
-        cached = self._cache.get_many(self.settings.model, [content_hash(t) for _, t in present])
+        cached = self._cache.get_many(self._model_id, [content_hash(t) for _, t in present])
         for doc_id, text in present:
             fresh = cached.get(content_hash(text))
             if fresh is None or float(np.dot(fresh, index.vector(doc_id))) < STALE_COSINE:

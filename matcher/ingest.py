@@ -117,7 +117,8 @@ def check_references(record: BaseModel, taxonomy: Taxonomy) -> list[str]:
         code = getattr(record, attr, None)
         if code is not None and not taxonomy.is_region(code):
             problems.append(
-                f"{attr}: unknown region code {code!r}; use ISO 3166 codes such as CN-SH, DE or US-CA"
+                f"{attr}: unknown region code {code!r}; "
+                "use ISO 3166 codes such as CN-SH, DE or US-CA"
             )
     if isinstance(record, BrokerIn):
         bad = [

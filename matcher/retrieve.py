@@ -19,9 +19,40 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _STOP = frozenset(ENGLISH_STOP_WORDS) | {"based", "using", "use", "used", "new", "high", "low"}
 # Words too generic to count as evidence in an explanation ("shared terms: need, process").
 _GENERIC = frozenset(
-    "need needs want looking process line run work customer customers system systems method "
-    "methods technology technologies tool tools current currently product products company "
-    "solution solutions application applications provide provides including year years".split()
+    {
+        "need",
+        "needs",
+        "want",
+        "looking",
+        "process",
+        "line",
+        "run",
+        "work",
+        "customer",
+        "customers",
+        "system",
+        "systems",
+        "method",
+        "methods",
+        "technology",
+        "technologies",
+        "tool",
+        "tools",
+        "current",
+        "currently",
+        "product",
+        "products",
+        "company",
+        "solution",
+        "solutions",
+        "application",
+        "applications",
+        "provide",
+        "provides",
+        "including",
+        "year",
+        "years",
+    }
 )
 
 

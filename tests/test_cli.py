@@ -32,9 +32,23 @@ def test_import_index_and_match_json(home: Path, tmp_path: Path, encoder: object
     assert result.exit_code == 0, result.output
     assert "6 new" in result.output
 
-    result = runner.invoke(app, ["match", "--text", "rust protection for offshore steel",
-                                 "--domain", "04.06", "--min-trl", "5", "--region", "CN-ZJ",
-                                 "--top", "3", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "match",
+            "--text",
+            "rust protection for offshore steel",
+            "--domain",
+            "04.06",
+            "--min-trl",
+            "5",
+            "--region",
+            "CN-ZJ",
+            "--top",
+            "3",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     items = json.loads(result.stdout)
     assert len(items) == 3 and items[0]["technology_ref"] == "T-2"

@@ -88,10 +88,13 @@ def test_update_archive_and_no_re_embedding(tmp_path: Path, encoder: Encoder) ->
     assert counting.texts == embedded
 
     # Update: the coating becomes a battery; search follows without a rebuild.
-    changed = dict(TECHNOLOGIES[1], title="Cobalt-free cathode for lithium batteries",
-                   description="A manganese-rich cathode powder that replaces cobalt in "
-                   "lithium-ion batteries for electric buses and keeps 90% capacity.",
-                   keywords=["cathode", "battery"])
+    changed = dict(
+        TECHNOLOGIES[1],
+        title="Cobalt-free cathode for lithium batteries",
+        description="A manganese-rich cathode powder that replaces cobalt in "
+        "lithium-ion batteries for electric buses and keeps 90% capacity.",
+        keywords=["cathode", "battery"],
+    )
     path = tmp_path / "update.jsonl"
     path.write_text(json.dumps(changed), encoding="utf-8")
     engine.import_file(path, "technologies")
@@ -121,10 +124,18 @@ def test_verify_finds_drift_and_build_repairs(engine: Engine, tmp_path: Path) ->
         row.description = "A completely different text about tea processing machinery."
         stale_id = row.id
         # Missing: a row written without going through the engine.
-        session.add(TechnologyRow(
-            ref="T-99", title="Hydrogen leak sensor", description="Palladium film sensor.",
-            owner="DTU", domains=["06.02"], trl=5, region="DK-84", content_hash="x",
-        ))
+        session.add(
+            TechnologyRow(
+                ref="T-99",
+                title="Hydrogen leak sensor",
+                description="Palladium film sensor.",
+                owner="DTU",
+                domains=["06.02"],
+                trl=5,
+                region="DK-84",
+                content_hash="x",
+            )
+        )
         session.commit()
     report = techs.verify()
     assert not report.ok

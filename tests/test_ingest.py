@@ -33,10 +33,18 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
     bad_trl = dict(TECHNOLOGIES[1], id="T-9", trl=12)
     bad_domain = dict(TECHNOLOGIES[2], id="T-10", domains=["99.99"])
     missing = {k: v for k, v in TECHNOLOGIES[3].items() if k != "title"}
-    path = _write_jsonl(tmp_path / "t.jsonl", [
-        TECHNOLOGIES[0], bad_trl, bad_domain, "{not json", missing, TECHNOLOGIES[0],
-        dict(TECHNOLOGIES[4], region="XX-ZZ", colour="blue"),
-    ])
+    path = _write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            TECHNOLOGIES[0],
+            bad_trl,
+            bad_domain,
+            "{not json",
+            missing,
+            TECHNOLOGIES[0],
+            dict(TECHNOLOGIES[4], region="XX-ZZ", colour="blue"),
+        ],
+    )
     with pytest.raises(ImportRejectedError) as caught:
         engine.import_file(path, "technologies")
     errors = {e.line: e.message for e in caught.value.errors}
@@ -62,7 +70,9 @@ def test_unknown_region_is_rejected(engine: Engine, tmp_path: Path) -> None:
         engine.import_file(path, "technologies")
 
 
-def test_csv_import_with_list_cells_and_cpc_inference(sqlite_engine: Engine, tmp_path: Path) -> None:
+def test_csv_import_with_list_cells_and_cpc_inference(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
     path = tmp_path / "t.csv"
     path.write_text(
         "id,title,description,owner,trl,region,cpc,keywords,confidential\n"
@@ -95,7 +105,9 @@ def test_need_window_is_checked(sqlite_engine: Engine, tmp_path: Path) -> None:
     from tests.catalogue import NEEDS
 
     path = _write_jsonl(tmp_path / "n.jsonl", [dict(NEEDS[0], trl_min=7, trl_max=5)])
-    with pytest.raises(ImportRejectedError, match=r"line 1: .*trl_max \(5\) is below trl_min \(7\)"):
+    with pytest.raises(
+        ImportRejectedError, match=r"line 1: .*trl_max \(5\) is below trl_min \(7\)"
+    ):
         sqlite_engine.import_file(path, "needs")
 
 

@@ -31,8 +31,12 @@ class Tech:
 
 
 def need(**kw: object) -> Query:
-    base: dict[str, object] = {"domains": ["04.06"], "trl_min": 5, "home_region": "CN-JS",
-                               "region_scope": "national"}
+    base: dict[str, object] = {
+        "domains": ["04.06"],
+        "trl_min": 5,
+        "home_region": "CN-JS",
+        "region_scope": "national",
+    }
     base.update(kw)
     return Query(**base)  # type: ignore[arg-type]
 

@@ -19,7 +19,14 @@ def test_migrations_create_schema_and_are_idempotent(database_url: str) -> None:
     migrate(engine)
     migrate(engine)  # a second run is a no-op
     tables = set(inspect(engine).get_table_names())
-    assert {"technologies", "needs", "brokers", "matches", "embeddings", "alembic_version"} <= tables
+    assert {
+        "technologies",
+        "needs",
+        "brokers",
+        "matches",
+        "embeddings",
+        "alembic_version",
+    } <= tables
     engine.dispose()
 
 
@@ -30,8 +37,14 @@ def test_upsert_round_trip_and_embedding_cache(database_url: str) -> None:
     tech = TechnologyIn.model_validate(TECHNOLOGIES[1])
     need = NeedIn.model_validate(NEEDS[0])
     broker = BrokerIn(
-        id="B-1", name="Li Wei", certificate_no="TM-1", level="advanced",
-        valid_until=date(2027, 12, 31), domains=["04"], regions=["YRD"], capacity=5,
+        id="B-1",
+        name="Li Wei",
+        certificate_no="TM-1",
+        level="advanced",
+        valid_until=date(2027, 12, 31),
+        domains=["04"],
+        regions=["YRD"],
+        capacity=5,
     )
     with transaction(factory) as session:
         _, created = repo.upsert_technology(session, record=tech, language="en", content_hash="h1")
@@ -49,7 +62,10 @@ def test_upsert_round_trip_and_embedding_cache(database_url: str) -> None:
         stored = repo.get_by_ref_or_id(session, TechnologyRow, "T-2")
         assert stored is not None
         assert (stored.trl, stored.domains, stored.region, stored.content_hash) == (
-            7, ["04.06"], "CN-ZJ", "h3",
+            7,
+            ["04.06"],
+            "CN-ZJ",
+            "h3",
         )
         assert stored.created_at is not None and stored.updated_at is not None
         assert repo.get_by_ref_or_id(session, TechnologyRow, stored.id) is stored
@@ -60,10 +76,21 @@ def test_upsert_round_trip_and_embedding_cache(database_url: str) -> None:
         assert broker_row.valid_until == date(2027, 12, 31)
         # Matches of a need are replaced, not appended.
         for rank in (1, 2):
-            repo.replace_matches(session, need_id=need_row.id, matches=[MatchRow(
-                need_id=need_row.id, technology_id=stored.id, score=0.5 * rank,
-                components={"semantic": 0.5}, explanation="x", rank=1, engine_version="t",
-            )])
+            repo.replace_matches(
+                session,
+                need_id=need_row.id,
+                matches=[
+                    MatchRow(
+                        need_id=need_row.id,
+                        technology_id=stored.id,
+                        score=0.5 * rank,
+                        components={"semantic": 0.5},
+                        explanation="x",
+                        rank=1,
+                        engine_version="t",
+                    )
+                ],
+            )
             session.commit()
         assert [m.score for m in session.scalars(select(MatchRow))] == [1.0]
 
