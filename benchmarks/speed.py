@@ -174,24 +174,91 @@ def bench_indexes(
             if kind == "flat":
                 exact = found
             recall = _recall(found, exact)
-            rows.append(
-                {
-                    "engine": "techmatch",
-                    "kind": kind,
-                    "n": n,
-                    "build_s": round(build, 2),
-                    "memory_mb": round(memory, 1),
-                    "single": latency,
-                    "batched_ms_per_query": round(batched, 4),
-                    "recall@10": recall,
-                }
-            )
+            row = {
+                "engine": "techmatch",
+                "kind": kind,
+                "n": n,
+                "build_s": round(build, 2),
+                "memory_mb": round(memory, 1),
+                "single": latency,
+                "batched_ms_per_query": round(batched, 4),
+                "recall@10": recall,
+                "params": index.params,
+            }
+            if kind in SWEEP:
+                row["sweep"] = _sweep(index, kind, queries, exact)
+            rows.append(row)
             print(json.dumps(rows[-1]), flush=True)
             del index
         if with_txtai:
             rows.append(_txtai_index(vectors, queries, exact))
             print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+# The search-time knob of each approximate index and the values tried (recall/latency curve).
+SWEEP = {"hnsw": ("ef_search", (16, 32, 64, 128, 256)), "ivf": ("nprobe", (8, 16, 32, 64, 128))}
+
+
+def _sweep(index: Any, kind: str, queries: np.ndarray, exact: np.ndarray | None) -> list[dict]:
+    """Recall@10 and single-query latency for each value of the search-time knob."""
+    knob, values = SWEEP[kind]
+    default = getattr(index, knob)
+    points = []
+    for value in values:
+        setattr(index, knob, value)
+        _, found = index.search(queries, 10)
+        latency = timed_over(lambda q, ix=index: ix.search(q.reshape(1, -1), 10), list(queries))
+        points.append(
+            {
+                knob: value,
+                "recall@10": _recall(found, exact),
+                "p50_ms": percentiles(latency)["p50_ms"],
+            }
+        )
+    setattr(index, knob, default)
+    return points
+
+
+def plot_indexes(rows: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
+    """Recall against latency per index type, and latency against collection size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        if "sweep" in row:
+            xs = [p["p50_ms"] for p in row["sweep"]]
+            ys = [p["recall@10"] for p in row["sweep"]]
+            ax.plot(xs, ys, marker="o", label=f"{row['kind']} n={row['n']:,}")
+    ax.set_xscale("log")
+    ax.set_xlabel("single-query latency p50 (ms)")
+    ax.set_ylabel("recall@10 vs exact")
+    ax.axhline(0.98, color="grey", linestyle=":", linewidth=1)
+    ax.legend(fontsize=8)
+    ax.set_title("Recall against latency (search-time knob swept)")
+    fig.tight_layout()
+    curve = directory / "speed-recall-latency.png"
+    fig.savefig(curve, dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for kind in sorted({r["kind"] for r in rows}):
+        pts = sorted((r["n"], r["single"]["p50_ms"]) for r in rows if r["kind"] == kind)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=kind)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("vectors in the index")
+    ax.set_ylabel("single-query latency p50 (ms)")
+    ax.legend(fontsize=8)
+    ax.set_title("Latency against collection size")
+    fig.tight_layout()
+    size = directory / "speed-latency-size.png"
+    fig.savefig(size, dpi=110)
+    plt.close(fig)
+    return [curve, size]
 
 
 def _recall(found: np.ndarray, exact: np.ndarray | None) -> float:

@@ -107,3 +107,78 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder):  # 
     eng.load_demo()
     yield eng
     eng.close()
+
+
+# -- the service --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def demo_home_template(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
+    """A data directory with the demo loaded once; service tests copy it."""
+    from matcher.engine import Engine
+
+    home = tmp_path_factory.mktemp("demo-template")
+    eng = Engine(make_settings(home), encoder=encoder)
+    eng.load_demo()
+    eng.close()
+    return home
+
+
+@pytest.fixture
+def service_engine(tmp_path: Path, demo_home_template: Path, encoder: Encoder):  # type: ignore[no-untyped-def]
+    """A fresh engine on a private copy of the demo data (SQLite + FAISS)."""
+    import shutil
+
+    from matcher.engine import Engine
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home_template, home)
+    eng = Engine(make_settings(home), encoder=encoder)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def api_settings():  # type: ignore[no-untyped-def]
+    """Service settings for tests: matching runs inline so results are there on return."""
+    from api.config import ApiSettings
+
+    return ApiSettings(background_matching=False, webhook_backoff_s=0.01)
+
+
+@pytest.fixture
+def client(service_engine, api_settings):  # type: ignore[no-untyped-def]
+    """An in-process HTTP client on the app over the demo data."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(service_engine, api_settings)) as test_client:
+        yield test_client
+
+
+def issue(engine, role: str, broker_ref: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    """A bearer token for an admin or a demo broker (by reference, e.g. B-01)."""
+    from api.auth import issue_token
+    from matcher.store import repo
+    from matcher.store.models import BrokerRow
+
+    with engine.sessions() as session:
+        broker_id = None
+        if broker_ref is not None:
+            broker = repo.get_by_ref_or_id(session, BrokerRow, broker_ref)
+            assert broker is not None, broker_ref
+            broker_id = broker.id
+        token = issue_token(session, role=role, broker_id=broker_id)
+        session.commit()
+    return token
+
+
+@pytest.fixture
+def admin_headers(service_engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Authorization header of an administrator."""
+    return {"Authorization": f"Bearer {issue(service_engine, 'admin')}"}
+
+
+@pytest.fixture
+def broker_headers(service_engine):  # type: ignore[no-untyped-def]
+    """A function: broker reference → Authorization header for that demo broker."""
+    return lambda ref: {"Authorization": f"Bearer {issue(service_engine, 'broker', ref)}"}

@@ -57,6 +57,10 @@ class TechnologyRow(Timestamped, Base):
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Submitters without an account follow their record through an unguessable link.
+    tracking_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
 
 
 class NeedRow(Timestamped, Base):
@@ -83,6 +87,10 @@ class NeedRow(Timestamped, Base):
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Submitters without an account follow their record through an unguessable link.
+    tracking_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
 
 
 class BrokerRow(Timestamped, Base):
@@ -99,6 +107,8 @@ class BrokerRow(Timestamped, Base):
     capacity: Mapped[int] = mapped_column(Integer, default=10)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class MatchRow(Base):
@@ -128,3 +138,101 @@ class EmbeddingRow(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A bearer token, stored only as its SHA-256 hash."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | broker
+    broker_id: Mapped[int | None] = mapped_column(
+        ForeignKey("brokers.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RoutedMatchRow(Timestamped, Base):
+    """A ranked match routed to one broker's inbox, with the reason it went to them."""
+
+    __tablename__ = "routed_matches"
+    __table_args__ = (UniqueConstraint("need_id", "technology_id", name="uq_routed_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    technology_id: Mapped[int] = mapped_column(
+        ForeignKey("technologies.id", ondelete="CASCADE"), index=True
+    )
+    broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, Any]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text)
+    rank: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="new", index=True)
+
+
+class FeedbackRow(Base):
+    """A broker's verdict on a routed match, kept for later ranking work."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    routed_id: Mapped[int] = mapped_column(
+        ForeignKey("routed_matches.id", ondelete="CASCADE"), index=True
+    )
+    broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"))
+    decision: Mapped[str] = mapped_column(String(16))  # accept | decline
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DealRow(Timestamped, Base):
+    """A claimed match carried through the deal pipeline."""
+
+    __tablename__ = "deals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    routed_id: Mapped[int] = mapped_column(
+        ForeignKey("routed_matches.id", ondelete="CASCADE"), unique=True
+    )
+    broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"), index=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
+    technology_id: Mapped[int] = mapped_column(ForeignKey("technologies.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16), default="claimed", index=True)
+    lost_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DealEventRow(Base):
+    """Audit trail of a deal: every stage change and note (who, when, from, to)."""
+
+    __tablename__ = "deal_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # stage | note
+    from_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookDeliveryRow(Timestamped, Base):
+    """One webhook POST of a routed match to a broker, with its attempts."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"), index=True)
+    routed_id: Mapped[int] = mapped_column(ForeignKey("routed_matches.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

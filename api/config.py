@@ -1,0 +1,49 @@
+"""Service settings (``MATCHER_API_*``); the engine's own settings live in matcher.config."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "development-only-secret-change-me"
+
+
+class ApiSettings(BaseSettings):
+    """Settings of the HTTP service. Outside development the secret key must be set."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCHER_API_", extra="ignore")
+
+    environment: str = Field(default="development", description="development | production")
+    secret_key: str = Field(default=DEV_SECRET, description="signs CSRF tokens and cookies")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_text_chars: int = Field(default=20_000, description="longest description accepted")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="bulk import limit")
+    route_matches_per_need: int = 3
+    cross_border_min_level: str = "intermediate"
+    large_budget_cny: float = 5_000_000.0
+    large_budget_min_level: str = "advanced"
+    webhook_timeout_s: float = 5.0
+    webhook_retries: int = 4
+    webhook_backoff_s: float = 1.0
+    background_matching: bool = Field(
+        default=True, description="match and route new needs in a background worker"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secret(self) -> ApiSettings:
+        if self.environment != "development" and self.secret_key == DEV_SECRET:
+            raise ValueError(
+                "MATCHER_API_SECRET_KEY must be set outside development, e.g. to "
+                f"{secrets.token_urlsafe(32)!r}"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    """The process-wide service settings."""
+    return ApiSettings()

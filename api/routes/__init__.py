@@ -1,0 +1,16 @@
+"""Routers per resource; ROUTERS is what the app includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import forms
+from api.routes import admin, brokers, catalog, deals
+
+ROUTERS: list[APIRouter] = [
+    catalog.router,
+    brokers.router,
+    deals.router,
+    admin.router,
+    forms.router,
+]

@@ -1,0 +1,7 @@
+"""Routes: deals (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

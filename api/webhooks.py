@@ -1,0 +1,88 @@
+"""Webhook delivery: a routed match POSTed to the broker's URL, HMAC-signed, retried, recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.store.models import BrokerRow, RoutedMatchRow, WebhookDeliveryRow
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-TechMatch-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """``sha256=<hex>`` HMAC of the raw body, as the receiver recomputes it."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def payload(routed: RoutedMatchRow) -> dict[str, Any]:
+    """What a broker's webhook receives for one routed match."""
+    return {
+        "event": "match.routed",
+        "routed_match_id": routed.id,
+        "need_id": routed.need_id,
+        "technology_id": routed.technology_id,
+        "score": round(routed.score, 4),
+        "components": routed.components,
+        "explanation": routed.explanation,
+        "reason": routed.reason,
+    }
+
+
+def deliver(
+    factory: sessionmaker[Session],
+    routed_id: int,
+    *,
+    timeout: float = 5.0,
+    retries: int = 4,
+    backoff: float = 1.0,
+    client: httpx.Client | None = None,
+) -> WebhookDeliveryRow | None:
+    """POST one routed match to its broker's webhook with exponential back-off; record it."""
+    with factory() as session:
+        routed = session.get(RoutedMatchRow, routed_id)
+        broker = session.get(BrokerRow, routed.broker_id) if routed else None
+        if routed is None or broker is None or not broker.webhook_url:
+            return None
+        body = json.dumps(payload(routed), sort_keys=True).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(broker.webhook_secret or "", body),
+        }
+        delivery = WebhookDeliveryRow(
+            broker_id=broker.id, routed_id=routed.id, url=broker.webhook_url
+        )
+        session.add(delivery)
+        session.commit()
+        own_client = client is None
+        http = client or httpx.Client(timeout=timeout)
+        try:
+            for attempt in range(1, retries + 1):
+                delivery.attempts = attempt
+                try:
+                    response = http.post(broker.webhook_url, content=body, headers=headers)
+                    delivery.last_status_code = response.status_code
+                    if response.status_code < 300:
+                        delivery.status = "delivered"
+                        break
+                    delivery.last_error = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    delivery.last_error = f"{type(exc).__name__}: {exc}"
+                session.commit()
+                if attempt < retries:
+                    time.sleep(backoff * 2 ** (attempt - 1))
+            else:
+                delivery.status = "failed"
+            session.commit()
+            return delivery
+        finally:
+            if own_client:
+                http.close()
