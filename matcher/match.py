@@ -37,16 +37,10 @@ class Matcher:
     # -- entry points --------------------------------------------------------------------
     def for_need(self, key: str | int, *, top: int = 10, persist: bool = True) -> list[Match]:
         """Technologies for a stored need (its stored vector is reused, not re-embedded)."""
-        from matcher.engine import NotFoundError
-
-        with self.engine.sessions() as session:
-            need = repo.get_by_ref_or_id(session, NeedRow, key)
-            if need is None:
-                raise NotFoundError(f"no need with id {key!r}")
-        vector = self._stored_vector("needs", need.id, repo.need_text(need))
+        need, text, vector = self._stored("needs", key)
         matches = self._rank(
             query=need,
-            query_text=repo.need_text(need),
+            query_text=text,
             query_vector=vector,
             target="technologies",
             top=top,
@@ -60,16 +54,10 @@ class Matcher:
 
     def for_technology(self, key: str | int, *, top: int = 10) -> list[Match]:
         """Needs for a stored technology (matching the other way round)."""
-        from matcher.engine import NotFoundError
-
-        with self.engine.sessions() as session:
-            tech = repo.get_by_ref_or_id(session, TechnologyRow, key)
-            if tech is None:
-                raise NotFoundError(f"no technology with id {key!r}")
-        vector = self._stored_vector("technologies", tech.id, repo.technology_text(tech))
+        tech, text, vector = self._stored("technologies", key)
         matches = self._rank(
             query=tech,
-            query_text=repo.technology_text(tech),
+            query_text=text,
             query_vector=vector,
             target="needs",
             top=top,
@@ -78,6 +66,18 @@ class Matcher:
         for m in matches:
             m.technology_id, m.technology_ref = tech.id, tech.ref
         return matches
+
+    def _stored(self, collection: str, key: str | int) -> tuple[Any, str, np.ndarray]:
+        """A stored need or technology, its text and its indexed vector."""
+        from matcher.engine import NotFoundError
+
+        model = NeedRow if collection == "needs" else TechnologyRow
+        with self.engine.sessions() as session:
+            row = repo.get_by_ref_or_id(session, model, key)
+        if row is None:
+            raise NotFoundError(f"no {collection[:-1]} with id {key!r}")
+        text = repo.need_text(row) if collection == "needs" else repo.technology_text(row)
+        return row, text, self._stored_vector(collection, row.id, text)
 
     def for_text(
         self,

@@ -37,7 +37,19 @@ class Timestamped:
     )
 
 
-class TechnologyRow(Timestamped, Base):
+class Catalogued(Timestamped):
+    """Columns shared by technologies and needs: visibility, lifecycle, embedding identity."""
+
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # Submitters without an account follow their record through an unguessable link.
+    tracking_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
+
+
+class TechnologyRow(Catalogued, Base):
     __tablename__ = "technologies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -54,16 +66,9 @@ class TechnologyRow(Timestamped, Base):
     keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str] = mapped_column(String(8), default="en")
     licensing: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    # Submitters without an account follow their record through an unguessable link.
-    tracking_hash: Mapped[str | None] = mapped_column(
-        String(64), nullable=True, unique=True, index=True
-    )
 
 
-class NeedRow(Timestamped, Base):
+class NeedRow(Catalogued, Base):
     __tablename__ = "needs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -84,13 +89,6 @@ class NeedRow(Timestamped, Base):
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     contact: Mapped[str | None] = mapped_column(String(300), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
-    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    # Submitters without an account follow their record through an unguessable link.
-    tracking_hash: Mapped[str | None] = mapped_column(
-        String(64), nullable=True, unique=True, index=True
-    )
 
 
 class BrokerRow(Timestamped, Base):
