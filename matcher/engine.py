@@ -123,7 +123,7 @@ class Engine:
     def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
         """Upsert validated records in one transaction, then index what changed."""
         result = ImportResult(kind=kind)
-        changed: list[tuple[int, str]] = []
+        changed: list[Any] = []
         with self._lock, transaction(self.sessions) as session:
             for record in records:
                 row, created = self._save_one(session, record)

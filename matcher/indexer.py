@@ -15,7 +15,7 @@ from matcher.embed import EmbeddingCache, Encoder, content_hash, embed_cached
 from matcher.index import (
     IndexCorruptError,
     IndexMismatchError,
-    VectorIndex,
+    BaseVectorIndex,
     create_index,
     load_index,
     read_meta,
@@ -84,7 +84,7 @@ class CollectionIndex:
         self._source = source
         self._encoder_id = encoder_id
         self.directory: Path = settings.index_dir / name
-        self._index: VectorIndex | None = None
+        self._index: BaseVectorIndex | None = None
 
     @property
     def _model_id(self) -> str:
@@ -93,7 +93,7 @@ class CollectionIndex:
 
     # -- loading -------------------------------------------------------------------------
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> BaseVectorIndex:
         """The loaded index; built from the store when there is none on disk yet."""
         if self._index is None:
             try:
@@ -105,7 +105,7 @@ class CollectionIndex:
         assert self._index is not None
         return self._index
 
-    def _new_index(self, n: int, dim: int) -> VectorIndex:
+    def _new_index(self, n: int, dim: int) -> BaseVectorIndex:
         s = self.settings
         params = {
             "m": s.hnsw_m,

@@ -134,7 +134,7 @@ class Matcher:
         engine = self.engine
         dense = engine.indexes[target].index
         lexical = engine.lexical(target)
-        exclude = frozenset()
+        exclude: frozenset[int] = frozenset()
         k = max(engine.settings.candidates, top)
         model = TechnologyRow if target == "technologies" else NeedRow
         while True:

@@ -27,7 +27,7 @@ class IndexMismatchError(VectorIndexError, ValueError):
 class VectorIndex(Protocol):
     """Inner-product index over L2-normalised float32 vectors keyed by int64 ids."""
 
-    kind: str
+    kind: ClassVar[str]
     dim: int
     metric: str
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -67,7 +67,7 @@ def upsert_broker(session: Session, *, record: BrokerIn) -> tuple[BrokerRow, boo
     return _upsert(session, BrokerRow, record.id, values)
 
 
-def get_by_ref_or_id(session: Session, model: type[Row], key: str | int) -> Row | None:
+def get_by_ref_or_id(session: Session, model: type[Any], key: str | int) -> Any:
     """Find a row by numeric id or by its reference string."""
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
         row = session.get(model, int(key))
@@ -89,7 +89,7 @@ def active_needs(session: Session) -> Sequence[NeedRow]:
     ).all()
 
 
-def rows_by_ids(session: Session, model: type[Row], ids: Iterable[int]) -> dict[int, Row]:
+def rows_by_ids(session: Session, model: type[Any], ids: Iterable[int]) -> dict[int, Any]:
     """Rows keyed by id, for the ids that exist."""
     wanted = list({int(i) for i in ids})
     if not wanted:
