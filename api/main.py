@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,7 +52,8 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"detail": _validation_message(exc), "errors": exc.errors()}, status_code=422
+            {"detail": _validation_message(exc), "errors": jsonable_encoder(exc.errors())},
+            status_code=422,
         )
 
     @app.exception_handler(NotFoundError)
