@@ -26,6 +26,7 @@ run: install
 
 services:
 	@bash scripts/services.sh
+	@bash scripts/install-browser.sh
 
 test: install services
 	$(PY) -m pytest

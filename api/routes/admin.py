@@ -1,7 +1,218 @@
-"""Routes: admin (being written)."""
+"""Administration: certify, renew, suspend and reinstate brokers; watch webhook deliveries."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.auth import issue_token
+from api.deps import AdminDep, EngineDep, SessionDep
+from api.routes.brokers import broker_view
+from matcher.domain import BrokerIn, BrokerLevel
+from matcher.ingest import validate_record
+from matcher.store import repo
+from matcher.store.models import ApiTokenRow, BrokerRow, WebhookDeliveryRow
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class RenewIn(BaseModel):
+    """A new validity date (and optionally a new level) for a broker's certificate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    valid_until: date
+    level: BrokerLevel | None = None
+
+
+def get_broker(session: Session, ref: str) -> BrokerRow:
+    """A broker by reference (e.g. B-01) or numeric id; 404 otherwise."""
+    broker = repo.get_by_ref_or_id(session, BrokerRow, ref)
+    if broker is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no broker {ref!r}")
+    return broker
+
+
+def _next_ref(session: Session) -> str:
+    highest = session.scalar(select(func.max(BrokerRow.id))) or 0
+    n = highest + 1
+    while session.scalar(select(BrokerRow.id).where(BrokerRow.ref == f"B-{n:02d}")) is not None:
+        n += 1
+    return f"B-{n:02d}"
+
+
+@router.post("/brokers", status_code=status.HTTP_201_CREATED)
+def certify(
+    _: AdminDep,
+    engine: EngineDep,
+    session: SessionDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="a broker record as in data/FORMATS.md: name, certificate_no, level, "
+            "valid_until, domains, regions, capacity, email; id (e.g. B-13) optional",
+            examples=[
+                {
+                    "id": "B-13",
+                    "name": "Li Na",
+                    "certificate_no": "TM-2026-INT-00301",
+                    "level": "intermediate",
+                    "valid_until": "2028-12-31",
+                    "domains": ["04.06"],
+                    "regions": ["CN"],
+                    "capacity": 10,
+                    "email": "li.na@example.org",
+                }
+            ],
+        ),
+    ],
+) -> dict[str, Any]:
+    """Certify a new broker (validated like an import); returns it with a one-time API token."""
+    raw = dict(body)
+    if raw.get("id") in (None, ""):
+        raw["id"] = _next_ref(session)
+    try:
+        record = validate_record("brokers", raw, engine.taxonomy)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    assert isinstance(record, BrokerIn)
+    if session.scalar(select(BrokerRow.id).where(BrokerRow.ref == record.id)) is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"broker {record.id} already exists; renew, suspend or reinstate it instead",
+        )
+    if (
+        session.scalar(
+            select(BrokerRow.id).where(BrokerRow.certificate_no == record.certificate_no)
+        )
+        is not None
+    ):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"certificate number {record.certificate_no} belongs to another broker",
+        )
+    broker, _created = repo.upsert_broker(session, record=record)
+    session.flush()
+    token = issue_token(session, role="broker", broker_id=broker.id, label="certified via API")
+    session.commit()
+    out = broker_view(session, broker)
+    out["token"] = token
+    out["token_note"] = "shown once; store it now (only its hash is kept)"
+    return out
+
+
+@router.get("/brokers")
+def list_brokers(
+    _: AdminDep,
+    session: SessionDep,
+    certificate: Annotated[
+        Literal["valid", "expired", "suspended"] | None,
+        Query(description="only brokers whose certificate is in this state"),
+    ] = None,
+) -> dict[str, Any]:
+    """Every broker with certificate status and workload."""
+    today = date.today()
+    items = [
+        broker_view(session, b, today=today)
+        for b in session.scalars(select(BrokerRow).order_by(BrokerRow.ref))
+    ]
+    if certificate is not None:
+        items = [b for b in items if b["certificate"]["status"] == certificate]
+    return {"count": len(items), "items": items}
+
+
+@router.get("/brokers/{ref}")
+def show_broker(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """One broker with certificate status and workload."""
+    return broker_view(session, get_broker(session, ref))
+
+
+@router.post("/brokers/{ref}/renew")
+def renew(ref: str, body: RenewIn, _: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Set a new validity date (and level) for a broker's certificate."""
+    broker = get_broker(session, ref)
+    broker.valid_until = body.valid_until
+    if body.level is not None:
+        broker.level = body.level.value
+    session.commit()
+    return broker_view(session, broker)
+
+
+@router.post("/brokers/{ref}/suspend")
+def suspend(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Suspend a broker: no new matches, and their token is refused until reinstated."""
+    broker = get_broker(session, ref)
+    broker.suspended = True
+    session.commit()
+    return broker_view(session, broker)
+
+
+@router.post("/brokers/{ref}/reinstate")
+def reinstate(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Lift a suspension."""
+    broker = get_broker(session, ref)
+    broker.suspended = False
+    session.commit()
+    return broker_view(session, broker)
+
+
+@router.post("/brokers/{ref}/tokens", status_code=status.HTTP_201_CREATED)
+def new_token(
+    ref: str,
+    _: AdminDep,
+    session: SessionDep,
+    revoke_others: Annotated[bool, Query(description="revoke the broker's older tokens")] = False,
+) -> dict[str, Any]:
+    """Issue another API token for a broker (shown once)."""
+    broker = get_broker(session, ref)
+    if revoke_others:
+        for row in session.scalars(select(ApiTokenRow).where(ApiTokenRow.broker_id == broker.id)):
+            row.revoked = True
+    token = issue_token(session, role="broker", broker_id=broker.id, label="issued via API")
+    session.commit()
+    return {"broker": broker.ref, "token": token, "token_note": "shown once; store it now"}
+
+
+@router.get("/webhook-deliveries")
+def webhook_deliveries(
+    _: AdminDep,
+    session: SessionDep,
+    delivery_status: Annotated[
+        Literal["pending", "delivered", "failed"] | None,
+        Query(alias="status", description="only deliveries in this state"),
+    ] = None,
+    broker: Annotated[str | None, Query(description="only this broker's deliveries")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Every webhook delivery with its attempts and last error, newest first."""
+    query = select(WebhookDeliveryRow)
+    if delivery_status is not None:
+        query = query.where(WebhookDeliveryRow.status == delivery_status)
+    if broker is not None:
+        query = query.where(WebhookDeliveryRow.broker_id == get_broker(session, broker).id)
+    rows = session.scalars(
+        query.order_by(WebhookDeliveryRow.id.desc()).limit(limit).offset(offset)
+    ).all()
+    refs = {b.id: b.ref for b in session.scalars(select(BrokerRow))}
+    items = [
+        {
+            "id": d.id,
+            "broker": refs.get(d.broker_id),
+            "routed_id": d.routed_id,
+            "url": d.url,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_status_code": d.last_status_code,
+            "last_error": d.last_error,
+            "created_at": d.created_at.isoformat(),
+            "updated_at": d.updated_at.isoformat(),
+        }
+        for d in rows
+    ]
+    return {"count": len(items), "items": items}

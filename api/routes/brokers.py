@@ -1,7 +1,331 @@
-"""Routes: brokers (being written)."""
+"""Routes for brokers: their profile, webhook, inbox of routed matches and feedback on them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import BrokerDep, SessionDep
+from matcher.route import broker_load
+from matcher.store.models import (
+    BrokerRow,
+    FeedbackRow,
+    NeedRow,
+    RoutedMatchRow,
+    TechnologyRow,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["brokers"])
+
+INBOX_STATES = ("new", "seen", "claimed", "declined")
+
+
+class DeclineReason(StrEnum):
+    """Why a broker turned a routed match down (kept for later ranking work)."""
+
+    not_relevant = "not_relevant"
+    trl_mismatch = "trl_mismatch"
+    region_mismatch = "region_mismatch"
+    budget_mismatch = "budget_mismatch"
+    domain_mismatch = "domain_mismatch"
+    duplicate = "duplicate"
+    no_capacity = "no_capacity"
+    conflict_of_interest = "conflict_of_interest"
+    other = "other"
+
+
+# -- shared views (also used by the deal and admin routes) ---------------------------------
+def certificate_status(broker: BrokerRow, today: date | None = None) -> dict[str, Any]:
+    """Whether the broker's certificate lets them receive matches today, and why not."""
+    today = today or date.today()
+    days_left = (broker.valid_until - today).days
+    if broker.suspended:
+        state = "suspended"
+    elif days_left < 0:
+        state = "expired"
+    else:
+        state = "valid"
+    return {
+        "status": state,
+        "valid": state == "valid",
+        "valid_until": broker.valid_until.isoformat(),
+        "days_left": days_left,
+    }
+
+
+def broker_view(
+    session: Session, broker: BrokerRow, *, today: date | None = None
+) -> dict[str, Any]:
+    """A broker's public profile with certificate status and workload (never the secret)."""
+    load = broker_load(session, broker.id)
+    return {
+        "id": broker.id,
+        "ref": broker.ref,
+        "name": broker.name,
+        "email": broker.email,
+        "certificate_no": broker.certificate_no,
+        "level": broker.level,
+        "valid_until": broker.valid_until.isoformat(),
+        "certificate": certificate_status(broker, today),
+        "suspended": broker.suspended,
+        "domains": list(broker.domains),
+        "regions": list(broker.regions),
+        "capacity": broker.capacity,
+        "load": load,
+        "free_capacity": max(broker.capacity - load, 0),
+        "webhook_url": broker.webhook_url,
+        "webhook_secret_set": bool(broker.webhook_secret),
+    }
+
+
+def need_summary(need: NeedRow | None) -> dict[str, Any] | None:
+    """What a broker needs to judge a need (the enterprise's contact stays out)."""
+    if need is None:
+        return None
+    return {
+        "id": need.id,
+        "ref": need.ref,
+        "title": need.title,
+        "enterprise": need.enterprise,
+        "domains": list(need.domains),
+        "trl_min": need.trl_min,
+        "trl_max": need.trl_max,
+        "region_scope": need.region_scope,
+        "home_region": need.home_region,
+        "budget_min": need.budget_min,
+        "budget_max": need.budget_max,
+        "currency": need.currency,
+        "deadline": need.deadline.isoformat() if need.deadline else None,
+        "status": need.status,
+    }
+
+
+def technology_summary(tech: TechnologyRow | None) -> dict[str, Any] | None:
+    """What a broker needs to judge a technology."""
+    if tech is None:
+        return None
+    return {
+        "id": tech.id,
+        "ref": tech.ref,
+        "title": tech.title,
+        "owner": tech.owner,
+        "domains": list(tech.domains),
+        "trl": tech.trl,
+        "region": tech.region,
+        "ip_status": tech.ip_status,
+        "licensing": tech.licensing,
+        "status": tech.status,
+    }
+
+
+def routed_view(session: Session, routed: RoutedMatchRow, *, state: str | None = None) -> dict:
+    """One inbox item with the need and technology it pairs."""
+    return {
+        "id": routed.id,
+        "state": state or routed.state,
+        "score": round(routed.score, 4),
+        "rank": routed.rank,
+        "components": routed.components,
+        "explanation": routed.explanation,
+        "reason": routed.reason,
+        "routed_at": routed.created_at.isoformat() if routed.created_at else None,
+        "need": need_summary(session.get(NeedRow, routed.need_id)),
+        "technology": technology_summary(session.get(TechnologyRow, routed.technology_id)),
+    }
+
+
+def own_routed(session: Session, broker: BrokerRow, routed_id: int) -> RoutedMatchRow:
+    """The caller's own inbox item; anyone else's is reported as absent (404)."""
+    routed = session.get(RoutedMatchRow, routed_id)
+    if routed is None or routed.broker_id != broker.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inbox item {routed_id} in your inbox")
+    return routed
+
+
+# -- request bodies ----------------------------------------------------------------------
+class WebhookIn(BaseModel):
+    """Where routed matches are POSTed, and the secret their HMAC signature uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=128)] = Field(
+        description="shared secret for the X-TechMatch-Signature HMAC (16–128 characters)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError(
+                "http_url",
+                "must be an absolute http:// or https:// URL, e.g. https://example.org/hook",
+            )
+        if parts.username or parts.password:
+            raise PydanticCustomError(
+                "http_url", "must not contain credentials; use the secret for authentication"
+            )
+        return value
+
+
+class FeedbackIn(BaseModel):
+    """A broker's verdict on an inbox item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "decline"]
+    reason_code: DeclineReason | None = None
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+# -- endpoints ---------------------------------------------------------------------------
+@router.get("/brokers/me")
+def me(caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+    """The calling broker's profile, certificate status and workload."""
+    assert caller.broker is not None
+    return broker_view(session, caller.broker)
+
+
+@router.put("/brokers/me/webhook")
+def set_webhook(body: WebhookIn, caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+    """Set the URL that receives each routed match, signed with the given secret."""
+    broker = caller.broker
+    assert broker is not None
+    broker.webhook_url = body.url
+    broker.webhook_secret = body.secret
+    session.commit()
+    return broker_view(session, broker)
+
+
+@router.delete("/brokers/me/webhook")
+def remove_webhook(caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+    """Stop webhook deliveries."""
+    broker = caller.broker
+    assert broker is not None
+    broker.webhook_url = None
+    broker.webhook_secret = None
+    session.commit()
+    return broker_view(session, broker)
+
+
+@router.get("/brokers/me/inbox")
+def inbox(
+    caller: BrokerDep,
+    session: SessionDep,
+    state: Annotated[
+        Literal["new", "seen", "claimed", "declined"] | None,
+        Query(description="only items in this state: new, seen, claimed or declined"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """The caller's routed matches, newest first; items read for the first time become seen.
+
+    Each item shows the state it had when read (so ``new`` marks what is fresh).
+    """
+    broker = caller.broker
+    assert broker is not None
+    query = select(RoutedMatchRow).where(RoutedMatchRow.broker_id == broker.id)
+    if state is not None:
+        query = query.where(RoutedMatchRow.state == state)
+    rows = list(
+        session.scalars(
+            query.order_by(RoutedMatchRow.created_at.desc(), RoutedMatchRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    items = [routed_view(session, row) for row in rows]
+    for row in rows:
+        if row.state == "new":
+            row.state = "seen"
+    session.commit()
+    return {"broker": broker.ref, "count": len(items), "items": items}
+
+
+@router.get("/brokers/me/inbox/{routed_id}")
+def inbox_item(routed_id: int, caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+    """One inbox item (marks it seen)."""
+    assert caller.broker is not None
+    routed = own_routed(session, caller.broker, routed_id)
+    view = routed_view(session, routed)
+    if routed.state == "new":
+        routed.state = "seen"
+        session.commit()
+    return view
+
+
+@router.post("/brokers/me/inbox/{routed_id}/feedback", status_code=status.HTTP_201_CREATED)
+def feedback(
+    routed_id: int, body: FeedbackIn, caller: BrokerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Accept or decline an inbox item; a decline needs a reason code and frees capacity."""
+    broker = caller.broker
+    assert broker is not None
+    if body.decision == "decline" and body.reason_code is None:
+        codes = ", ".join(c.value for c in DeclineReason)
+        raise HTTPException(
+            422,
+            f"reason_code: a decline needs a reason code, one of: {codes}",
+        )
+    if body.decision == "accept" and body.reason_code is not None:
+        raise HTTPException(
+            422,
+            "reason_code: reason codes explain declines; leave it out when accepting",
+        )
+    routed = own_routed(session, broker, routed_id)
+    if routed.state == "declined":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"inbox item {routed_id} is already declined")
+    if body.decision == "decline" and routed.state == "claimed":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"inbox item {routed_id} is claimed as a deal; close the deal as closed_lost instead",
+        )
+    row = FeedbackRow(
+        routed_id=routed.id,
+        broker_id=broker.id,
+        decision=body.decision,
+        reason_code=body.reason_code.value if body.reason_code else None,
+        comment=body.comment or None,
+    )
+    session.add(row)
+    if body.decision == "decline":
+        routed.state = "declined"
+    elif routed.state == "new":
+        routed.state = "seen"
+    session.commit()
+    return {
+        "id": row.id,
+        "routed_id": routed.id,
+        "decision": row.decision,
+        "reason_code": row.reason_code,
+        "comment": row.comment,
+        "state": routed.state,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@router.get("/brokers/decline-reasons", tags=["brokers"])
+def decline_reasons(_: BrokerDep) -> list[str]:
+    """The reason codes a decline may give."""
+    return [c.value for c in DeclineReason]
+
+
+__all__ = [
+    "INBOX_STATES",
+    "broker_view",
+    "certificate_status",
+    "need_summary",
+    "own_routed",
+    "routed_view",
+    "technology_summary",
+]
