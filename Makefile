@@ -1,4 +1,4 @@
-# The two commands: `make run` (the main job on the demo data) and `make test` (the test suite).
+# The two commands: `make run` (the service on the demo data) and `make test` (the test suite).
 # Both set everything up on a fresh machine; later runs reuse the virtual environment.
 
 PYTHON ?= python3
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(VENV)/bin/matcher demo
+	$(VENV)/bin/techmatch-serve
 
 services:
 	@bash scripts/services.sh

@@ -262,7 +262,7 @@ def broker_add(
     """Certify a broker (validated like an import) and print their API token once."""
     from sqlalchemy import select
 
-    from api.auth import issue_token
+    from matcher.tokens import issue_token
     from matcher.ingest import validate_record
     from matcher.store.models import BrokerRow
 
@@ -305,7 +305,7 @@ def broker_token(
     ref: Annotated[str, typer.Argument(help="broker reference or id, e.g. B-01")],
 ) -> None:
     """Issue another API token for a broker (printed once)."""
-    from api.auth import issue_token
+    from matcher.tokens import issue_token
     from matcher.store import repo
     from matcher.store.models import BrokerRow
 
@@ -328,7 +328,7 @@ def admin_token(
     label: Annotated[str, typer.Option("--label", help="who holds it")] = "matcher admin token",
 ) -> None:
     """Issue an administrator API token (printed once)."""
-    from api.auth import issue_token
+    from matcher.tokens import issue_token
 
     engine = _engine()
     with engine.sessions() as session:

@@ -13,9 +13,9 @@ import numpy as np
 from matcher.config import Settings
 from matcher.embed import EmbeddingCache, Encoder, content_hash, embed_cached
 from matcher.index import (
+    BaseVectorIndex,
     IndexCorruptError,
     IndexMismatchError,
-    BaseVectorIndex,
     create_index,
     load_index,
     read_meta,
