@@ -262,9 +262,9 @@ def broker_add(
     """Certify a broker (validated like an import) and print their API token once."""
     from sqlalchemy import select
 
-    from matcher.tokens import issue_token
     from matcher.ingest import validate_record
     from matcher.store.models import BrokerRow
+    from matcher.tokens import issue_token
 
     raw = {
         "id": ref,
@@ -305,9 +305,9 @@ def broker_token(
     ref: Annotated[str, typer.Argument(help="broker reference or id, e.g. B-01")],
 ) -> None:
     """Issue another API token for a broker (printed once)."""
-    from matcher.tokens import issue_token
     from matcher.store import repo
     from matcher.store.models import BrokerRow
+    from matcher.tokens import issue_token
 
     engine = _engine()
     with engine.sessions() as session:

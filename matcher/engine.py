@@ -43,6 +43,15 @@ class ImportRejectedError(ValueError):
         )
 
 
+@dataclass(frozen=True)
+class CollectionView:
+    """A snapshot of a collection for ranking: BM25, detached rows and their texts by id."""
+
+    lexical: LexicalIndex
+    rows: dict[int, Any]
+    texts: dict[int, str]
+
+
 @dataclass
 class ImportResult:
     kind: str
@@ -76,7 +85,7 @@ class Engine:
             )
             for name, source in sources.items()
         }
-        self._lexical: dict[str, LexicalIndex] = {}
+        self._views: dict[str, CollectionView] = {}
         self.matcher = Matcher(self)
 
     @property
@@ -109,15 +118,30 @@ class Engine:
         with self.sessions() as session:
             return [(r.id, repo.need_text(r)) for r in repo.active_needs(session)]
 
-    def lexical(self, collection: str) -> LexicalIndex:
-        """BM25 over a collection, rebuilt after writes."""
+    def view(self, collection: str) -> CollectionView:
+        """The active records of a collection in memory with their BM25 index (rebuilt on writes).
+
+        Ranking reads rows and texts from here, so a query touches no database.
+        """
         with self._lock:
-            if collection not in self._lexical:
-                source = self.indexes[collection]._source()
-                self._lexical[collection] = LexicalIndex(
-                    [i for i, _ in source], [t for _, t in source]
+            if collection not in self._views:
+                rows: list[Any]
+                with self.sessions() as session:
+                    if collection == "technologies":
+                        rows = list(repo.active_technologies(session))
+                    else:
+                        rows = list(repo.active_needs(session))
+                texts = {r.id: self._text_of(r) for r in rows}
+                self._views[collection] = CollectionView(
+                    lexical=LexicalIndex(list(texts), list(texts.values())),
+                    rows={r.id: r for r in rows},
+                    texts=texts,
                 )
-            return self._lexical[collection]
+            return self._views[collection]
+
+    def lexical(self, collection: str) -> LexicalIndex:
+        """BM25 over a collection's active records."""
+        return self.view(collection).lexical
 
     # -- writing -------------------------------------------------------------------------
     def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
@@ -135,7 +159,7 @@ class Engine:
             changed_texts = [(row.id, self._text_of(row)) for row in changed]
         if kind in self.indexes and changed_texts:
             self.indexes[kind].upsert(changed_texts)
-            self._lexical.pop(kind, None)
+            self._views.pop(kind, None)
         return result
 
     def _text_of(self, row: Any) -> str:
@@ -178,7 +202,7 @@ class Engine:
             row.status = repo.ARCHIVED
             row_id = row.id
         self.indexes[kind].remove([row_id])
-        self._lexical.pop(kind, None)
+        self._views.pop(kind, None)
 
     def load_demo(self) -> dict[str, ImportResult]:
         """Import the shipped demo data set (idempotent) and bring the indexes up to date."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,6 +11,8 @@ import numpy as np
 from matcher import ENGINE_VERSION
 from matcher.domain import Components, Match
 from matcher.rank import (
+    UNKNOWN,
+    Feature,
     Query,
     combine,
     domain_feature,
@@ -20,12 +23,36 @@ from matcher.rank import (
     region_feature,
     semantic_feature,
 )
-from matcher.retrieve import Candidate, hybrid_candidates, shared_terms
+from matcher.retrieve import Candidate, hybrid_candidates, shared_terms, words
 from matcher.store import repo
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
+from matcher.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
     from matcher.engine import Engine
+
+
+@dataclass
+class TextOffer:
+    """A free-text technology offer searched against stored needs."""
+
+    domains: list[str]
+    trl: int | None = None
+    region: str | None = None
+    hard: bool = False
+
+    def accepted_by(self, need: Any, tax: Taxonomy) -> bool:
+        """Whether a need's hard filters (or all its windows, with ``hard``) let the offer in."""
+        strict = Query(
+            domains=list(need.domains),
+            trl_min=need.trl_min,
+            trl_max=need.trl_max,
+            trl_hard=(need.trl_hard or self.hard) and self.trl is not None,
+            region_scope=need.region_scope,
+            home_region=need.home_region,
+            region_hard=(need.region_hard or self.hard) and self.region is not None,
+        )
+        return passes_hard_filters(strict, self, tax)  # type: ignore[arg-type]
 
 
 class Matcher:
@@ -91,10 +118,27 @@ class Matcher:
         hard: bool = False,
         top: int = 10,
         lang: str = "en",
+        target: str = "technologies",
     ) -> list[Match]:
-        """Technologies for free text; the filters act as a need's window and home region."""
+        """Technologies (or needs) for free text.
+
+        For technologies the filters act as a need's TRL window and home region; for needs the
+        text is an offer: ``min_trl`` (or ``max_trl``) is its TRL and ``region`` where it is.
+        """
         if not text.strip():
             raise ValueError("the query text is empty")
+        if target == "needs":
+            offer = TextOffer(
+                domains=list(domains), trl=min_trl or max_trl, region=region, hard=hard
+            )
+            return self._rank(
+                query=offer,
+                query_text=text,
+                query_vector=self.engine.embed_query(text),
+                target="needs",
+                top=top,
+                lang=lang,
+            )
         query = Query(
             domains=list(domains),
             trl_min=min_trl,
@@ -133,66 +177,61 @@ class Matcher:
     ) -> list[Match]:
         engine = self.engine
         dense = engine.indexes[target].index
-        lexical = engine.lexical(target)
-        exclude: frozenset[int] = frozenset()
+        view = engine.view(target)
         k = max(engine.settings.candidates, top)
-        model = TechnologyRow if target == "technologies" else NeedRow
         while True:
             candidates = hybrid_candidates(
                 query_vector=query_vector,
                 query_text=query_text,
                 dense=dense,
-                lexical=lexical,
+                lexical=view.lexical,
                 k=k,
                 rrf_k=engine.settings.rrf_k,
-                exclude=exclude,
             )
-            with engine.sessions() as session:
-                rows = repo.rows_by_ids(session, model, [c.id for c in candidates])
             kept = [
-                (c, rows[c.id])
+                (c, view.rows[c.id])
                 for c in candidates
-                if c.id in rows and self._passes(query, rows[c.id], target)
+                if c.id in view.rows and self._passes(query, view.rows[c.id], target)
             ]
             # Hard filters may empty the candidate list: widen the net until enough survive.
             if len(kept) >= top or k >= len(dense):
                 break
             k *= 4
         best_bm25 = max((c.bm25 for c, _ in kept), default=0.0)
-        matches = [
-            self._score(query, query_text, c, row, target, best_bm25, lang) for c, row in kept
-        ]
-        matches.sort(
-            key=lambda m: (
-                -m.score,
-                m.technology_id if target == "technologies" else m.need_id or 0,
+        scored = [self._score(query, c, row, target, best_bm25, lang) for c, row in kept]
+        scored.sort(key=lambda item: (-item[0].score, item[1].id))
+        # Explanations need the texts' shared words: only worth it for what is shown.
+        query_words = words(query_text)
+        matches = []
+        for rank, (match, row, phrases) in enumerate(scored[:top], start=1):
+            terms = shared_terms(query_words, view.texts[row.id])
+            text_phrase = f"text fit {match.components.semantic:.2f}" + (
+                f" (shared terms: {', '.join(terms)})" if terms else ""
             )
-        )
-        for rank, match in enumerate(matches[:top], start=1):
+            match.explanation = explain([*phrases, text_phrase])
             match.rank = rank
-        return matches[:top]
+            matches.append(match)
+        return matches
 
     def _passes(self, query: Any, row: Any, target: str) -> bool:
         tax = self.engine.taxonomy
         if target == "technologies":
             return passes_hard_filters(query, row, tax)
+        if isinstance(query, TextOffer):
+            return query.accepted_by(row, tax)
         return passes_hard_filters(row, query, tax)
 
     def _score(
-        self,
-        query: Any,
-        query_text: str,
-        cand: Candidate,
-        row: Any,
-        target: str,
-        best_bm25: float,
-        lang: str,
-    ) -> Match:
+        self, query: Any, cand: Candidate, row: Any, target: str, best_bm25: float, lang: str
+    ) -> tuple[Match, Any, list[str]]:
         engine = self.engine
         tax = engine.taxonomy
         need, tech = (query, row) if target == "technologies" else (row, query)
         domain = domain_feature(need, tech, tax, lang)
-        readiness = readiness_feature(need, tech)
+        if getattr(tech, "trl", None) is None:
+            readiness = Feature(UNKNOWN, "TRL not given")
+        else:
+            readiness = readiness_feature(need, tech)
         region = region_feature(need, tech, tax, engine.settings.distance_scale_km, lang)
         components = Components(
             semantic=semantic_feature(cand.semantic),
@@ -201,17 +240,12 @@ class Matcher:
             readiness=readiness.value,
             region=region.value,
         )
-        row_text = repo.technology_text(row) if target == "technologies" else repo.need_text(row)
-        terms = shared_terms(query_text, row_text)
-        text_phrase = f"text fit {components.semantic:.2f}" + (
-            f" (shared terms: {', '.join(terms)})" if terms else ""
-        )
         match = Match(
             need_id=row.id if target == "needs" else None,
             technology_id=row.id if target == "technologies" else 0,
             score=combine(components, engine.settings.weights),
             components=components,
-            explanation=explain([domain.phrase, readiness.phrase, region.phrase, text_phrase]),
+            explanation="",
             title=row.title,
         )
         if target == "technologies":
@@ -220,7 +254,7 @@ class Matcher:
         else:
             match.need_ref = row.ref
             match.details = {"enterprise": row.enterprise, "home_region": row.home_region}
-        return match
+        return match, row, [domain.phrase, readiness.phrase, region.phrase]
 
     def _persist(self, need_id: int, matches: Sequence[Match]) -> None:
         from matcher.store.db import transaction

@@ -115,9 +115,11 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top-k (id, score) with a positive score, best first."""
-        scores = self.scores(query)
+    def search(
+        self, query: str, k: int, *, scores: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (id, score) with a positive score, best first (``scores`` if already computed)."""
+        scores = self.scores(query) if scores is None else scores
         k = min(k, int((scores > 0).sum()))
         if k <= 0:
             return []
@@ -131,9 +133,9 @@ class LexicalIndex:
         return float(scores[position]) if position is not None else 0.0
 
 
-def shared_terms(query: str, text: str, limit: int = 4) -> list[str]:
-    """Longest shared content words of two texts: shown to brokers as evidence."""
-    query_terms = dict.fromkeys(words(query))
+def shared_terms(query: str | Sequence[str], text: str, limit: int = 4) -> list[str]:
+    """Longest shared content words of a query (text or its words) and a text: evidence."""
+    query_terms = dict.fromkeys(words(query) if isinstance(query, str) else query)
     doc_terms = set(words(text))
     common = [t for t in query_terms if t in doc_terms and t not in _GENERIC]
     return sorted(common, key=len, reverse=True)[:limit]
@@ -185,7 +187,7 @@ def hybrid_candidates(
     lexical_order: list[int] = []
     bm25_scores = lexical.scores(query_text) if lexical is not None and query_text else None
     if lexical is not None and bm25_scores is not None:
-        for doc_id, score in lexical.search(query_text, k + len(exclude)):
+        for doc_id, score in lexical.search(query_text, k + len(exclude), scores=bm25_scores):
             if doc_id in exclude:
                 continue
             lexical_order.append(doc_id)

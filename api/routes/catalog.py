@@ -35,23 +35,9 @@ from api.schemas import (
     TechnologySummary,
     TechnologyUpdate,
 )
-from matcher.domain import Components, Match, NeedIn, TechnologyIn
+from matcher.domain import Match, NeedIn, TechnologyIn
 from matcher.engine import Engine
 from matcher.ingest import ImportFormatError, read_file, validate_record
-from matcher.rank import (
-    UNKNOWN,
-    Feature,
-    combine,
-    domain_feature,
-    explain,
-    lexical_feature,
-    passes_hard_filters,
-    readiness_feature,
-    region_feature,
-    semantic_feature,
-)
-from matcher.rank import Query as RankQuery
-from matcher.retrieve import hybrid_candidates, shared_terms
 from matcher.store import repo
 from matcher.store.models import NeedRow, RoutedMatchRow, TechnologyRow
 
@@ -463,98 +449,14 @@ def _keep_visible(
     return _to_public(session, kept, target)
 
 
-@dataclass
-class Offer:
-    """A free-text search seen as a technology on offer, to rank needs against."""
-
-    domains: list[str]
-    trl: int | None
-    region: str | None
-
-
-def _need_accepts(need: NeedRow, offer: Offer, hard: bool, engine: Engine) -> bool:
-    """The need's own hard filters (and, with ``hard``, its window and scope) let the offer in."""
-    as_filter = RankQuery(
-        domains=list(need.domains),
-        trl_min=need.trl_min,
-        trl_max=need.trl_max,
-        trl_hard=(need.trl_hard or hard) and offer.trl is not None,
-        region_scope=need.region_scope,
-        home_region=need.home_region,
-        region_hard=(need.region_hard or hard) and offer.region is not None,
-    )
-    probe: Any = offer  # TRL and region may be missing; the flags above guard their use
-    return passes_hard_filters(as_filter, probe, engine.taxonomy)
-
 
 def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Match]:
-    """Needs ranked for a free-text offer (the engine's ``match_text`` ranks technologies)."""
-    offer = Offer(
-        domains=list(search.domains),
-        trl=search.trl_min if search.trl_min is not None else search.trl_max,
-        region=search.region,
+    """Needs ranked for a free-text offer: its TRL is ``trl_min`` (or ``trl_max``)."""
+    return engine.match_text(
+        search.text, target="needs", domains=list(search.domains), min_trl=search.trl_min,
+        max_trl=search.trl_max, region=search.region, hard=search.hard, top=top,
+        lang=search.lang,
     )
-    probe: Any = offer  # a missing TRL is handled below; the other features handle gaps
-    tax, settings = engine.taxonomy, engine.settings
-    vector = engine.embed_query(search.text)
-    dense = engine.indexes["needs"].index
-    lexical = engine.lexical("needs")
-    k = max(settings.candidates, top)
-    while True:
-        candidates = hybrid_candidates(
-            query_vector=vector,
-            query_text=search.text,
-            dense=dense,
-            lexical=lexical,
-            k=k,
-            rrf_k=settings.rrf_k,
-        )
-        with engine.sessions() as session:
-            rows = repo.rows_by_ids(session, NeedRow, [c.id for c in candidates])
-        kept = [
-            (c, rows[c.id])
-            for c in candidates
-            if c.id in rows and _need_accepts(rows[c.id], offer, search.hard, engine)
-        ]
-        if len(kept) >= top or k >= len(dense):
-            break
-        k *= 4
-    best_bm25 = max((c.bm25 for c, _ in kept), default=0.0)
-    matches: list[Match] = []
-    for cand, need in kept:
-        domain = domain_feature(need, probe, tax, search.lang)
-        readiness = (
-            readiness_feature(need, probe)
-            if offer.trl is not None
-            else Feature(UNKNOWN, "TRL not given")
-        )
-        region = region_feature(need, probe, tax, settings.distance_scale_km, search.lang)
-        components = Components(
-            semantic=semantic_feature(cand.semantic),
-            lexical=lexical_feature(cand.bm25, best_bm25),
-            domain=domain.value,
-            readiness=readiness.value,
-            region=region.value,
-        )
-        terms = shared_terms(search.text, repo.need_text(need))
-        text_phrase = f"text fit {components.semantic:.2f}" + (
-            f" (shared terms: {', '.join(terms)})" if terms else ""
-        )
-        matches.append(
-            Match(
-                need_id=need.id,
-                need_ref=need.ref,
-                technology_id=0,
-                score=combine(components, settings.weights),
-                components=components,
-                explanation=explain([domain.phrase, readiness.phrase, region.phrase, text_phrase]),
-                title=need.title,
-            )
-        )
-    matches.sort(key=lambda m: (-m.score, m.need_id or 0))
-    for rank, match in enumerate(matches[:top], start=1):
-        match.rank = rank
-    return matches[:top]
 
 
 # -- technologies ------------------------------------------------------------------------------
