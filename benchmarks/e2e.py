@@ -11,7 +11,7 @@ import numpy as np
 from benchmarks.cache import OUT, embed
 from benchmarks.speed import award_text, load_awards, load_topics, percentiles, timed_over
 from matcher.config import Settings
-from matcher.domain import NeedIn, TechnologyIn
+from matcher.domain import IPStatus, NeedIn, TechnologyIn
 from matcher.embed import Encoder, get_encoder
 from matcher.engine import Engine
 from matcher.retrieve import hybrid_candidates
@@ -41,7 +41,17 @@ def build_engine(awards: list[dict[str, Any]], encoder: Encoder) -> Engine:
     engine.cache.put_many(
         encoder.name, {content_hash(t): v for t, v in zip(texts, vectors, strict=True)}
     )
-    domains = suggest_domains(vectors, engine.taxonomy, encoder)
+    engine.save_records("technologies", build_records(awards, engine, vectors))
+    return engine
+
+
+def build_records(
+    awards: list[dict[str, Any]], engine: Engine, vectors: np.ndarray | None = None
+) -> list[TechnologyIn]:
+    """Awards as technologies: phase as readiness, state as region, nearest sub-field as domain."""
+    if vectors is None:
+        vectors = engine.encoder.encode([award_text(a) for a in awards])
+    domains = suggest_domains(vectors, engine.taxonomy, engine.encoder)
     records = []
     for award, domain in zip(awards, domains, strict=True):
         state = f"US-{award.get('state') or ''}"
@@ -54,7 +64,7 @@ def build_engine(awards: list[dict[str, Any]], encoder: Encoder) -> Engine:
                 domains=[domain],
                 trl=PHASE_TRL.get(award.get("phase", ""), 5),
                 region=state if engine.taxonomy.is_region(state) else "US",
-                ip_status="none",
+                ip_status=IPStatus.none,
                 patents=[],
                 cpc=[],
                 keywords=[],
@@ -63,8 +73,7 @@ def build_engine(awards: list[dict[str, Any]], encoder: Encoder) -> Engine:
                 confidential=False,
             )
         )
-    engine.save_records("technologies", records)
-    return engine
+    return records
 
 
 def add_needs(engine: Engine, topics: Sequence[str]) -> list[str]:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=128, description="IVF lists probed: 128 keeps recall@10 >= 0.98"
     )
     candidates: int = Field(default=100, description="candidates per channel before ranking")
+    faiss_threads: int = Field(
+        default=1,
+        description="OpenMP threads per FAISS search: 1 keeps single queries from fighting the "
+        "encoder's threads (p50 19.8 -> 12.6 ms end to end, benchmarks/RESULTS.md); 0 = all",
+    )
     rrf_k: int = Field(default=60, description="reciprocal-rank-fusion constant")
     weights: RankWeights = Field(default_factory=RankWeights)
     distance_scale_km: float = Field(

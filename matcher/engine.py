@@ -66,6 +66,10 @@ class Engine:
     def __init__(self, settings: Settings | None = None, *, encoder: Encoder | None = None) -> None:
         self.settings = settings or get_settings()
         self.settings.ensure_home()
+        if self.settings.faiss_threads > 0:
+            import faiss
+
+            faiss.omp_set_num_threads(self.settings.faiss_threads)
         self.db = make_engine(self.settings.effective_database_url)
         migrate(self.db)
         self.sessions = session_factory(self.db)

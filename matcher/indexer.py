@@ -149,8 +149,25 @@ class CollectionIndex:
             return
         vectors = self._embed([t for _, t in items])
         self.index.add(np.array([i for i, _ in items], dtype=np.int64), vectors)
+        self._grow_past_threshold()
         if save:
             self.save()
+
+    def _grow_past_threshold(self) -> None:
+        """With `auto`, an exact index that outgrew the threshold becomes HNSW (no re-encoding)."""
+        index = self._index
+        s = self.settings
+        if (
+            index is None
+            or s.index_kind != "auto"
+            or index.kind != "flat"
+            or len(index) < s.index_auto_threshold
+        ):
+            return
+        ids = index.ids()
+        grown = self._new_index(len(ids), index.dim)
+        grown.add(ids, np.stack([index.vector(int(i)) for i in ids]))
+        self._index = grown
 
     def remove(self, ids: Sequence[int], *, save: bool = True) -> int:
         """Remove records (archived or deleted) from the index."""

@@ -171,3 +171,24 @@ def test_hard_filters_widen_the_candidate_net(sqlite_engine: Engine, tmp_path: P
     assert [m.technology_ref for m in found] == ["T-6"]
     found = sqlite_engine.match_text("battery", min_trl=7, hard=True, top=10)
     assert found and all(m.details["trl"] >= 7 for m in found)
+
+
+def test_auto_index_switches_to_hnsw_when_it_outgrows_the_threshold(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    from tests.conftest import make_settings
+
+    engine = Engine(make_settings(tmp_path / "home", index_auto_threshold=4), encoder=encoder)
+    rows = TECHNOLOGIES[:3]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    engine.import_file(path, "technologies")
+    assert engine.indexes["technologies"].index.kind == "flat"
+    path.write_text("\n".join(json.dumps(r) for r in TECHNOLOGIES[3:]), encoding="utf-8")
+    engine.import_file(path, "technologies")
+    index = engine.indexes["technologies"].index
+    assert index.kind == "hnsw" and len(index) == len(TECHNOLOGIES)
+    assert engine.indexes["technologies"].verify().ok
+    top = engine.match_text("paint that stops offshore steel from rusting", top=1)
+    assert top[0].technology_ref == "T-2"
+    engine.close()

@@ -449,12 +449,17 @@ def _keep_visible(
     return _to_public(session, kept, target)
 
 
-
 def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Match]:
     """Needs ranked for a free-text offer: its TRL is ``trl_min`` (or ``trl_max``)."""
     return engine.match_text(
-        search.text, target="needs", domains=list(search.domains), min_trl=search.trl_min,
-        max_trl=search.trl_max, region=search.region, hard=search.hard, top=top,
+        search.text,
+        target="needs",
+        domains=list(search.domains),
+        min_trl=search.trl_min,
+        max_trl=search.trl_max,
+        region=search.region,
+        hard=search.hard,
+        top=top,
         lang=search.lang,
     )
 
