@@ -14,16 +14,16 @@ from matcher.rank import (
     UNKNOWN,
     Feature,
     Query,
-    combine,
     domain_feature,
     explain,
     lexical_feature,
+    normalised_weights,
     passes_hard_filters,
     readiness_feature,
     region_feature,
     semantic_feature,
 )
-from matcher.retrieve import Candidate, hybrid_candidates, shared_terms, words
+from matcher.retrieve import hybrid_candidates, shared_terms, words
 from matcher.store import repo
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
 from matcher.taxonomy import Taxonomy
@@ -53,6 +53,44 @@ class TextOffer:
             region_hard=(need.region_hard or self.hard) and self.region is not None,
         )
         return passes_hard_filters(strict, self, tax)  # type: ignore[arg-type]
+
+
+class _FeatureCache:
+    """Domain, readiness and region features of one query, memoised by what each depends on.
+
+    Many candidates share domain codes, a TRL or a region, so each feature is computed once per
+    distinct value instead of once per candidate.
+    """
+
+    def __init__(self, engine: Engine, query: Any, target: str, lang: str) -> None:
+        self.tax, self.lang, self.target, self.query = engine.taxonomy, lang, target, query
+        self.scale = engine.settings.distance_scale_km
+        self._domain: dict[Any, Feature] = {}
+        self._readiness: dict[Any, Feature] = {}
+        self._region: dict[Any, Feature] = {}
+
+    def of(self, row: Any) -> tuple[Feature, Feature, Feature]:
+        """The three metadata features of a candidate row."""
+        if self.target == "technologies":
+            need, tech = self.query, row
+            r_key: Any = row.trl
+            g_key: Any = row.region
+        else:
+            need, tech = row, self.query
+            r_key = (row.trl_min, row.trl_max)
+            g_key = (row.region_scope, row.home_region)
+        d_key = tuple(row.domains)
+        if d_key not in self._domain:
+            self._domain[d_key] = domain_feature(need, tech, self.tax, self.lang)
+        if r_key not in self._readiness:
+            self._readiness[r_key] = (
+                Feature(UNKNOWN, "TRL not given")
+                if getattr(tech, "trl", None) is None
+                else readiness_feature(need, tech)
+            )
+        if g_key not in self._region:
+            self._region[g_key] = region_feature(need, tech, self.tax, self.scale, self.lang)
+        return self._domain[d_key], self._readiness[r_key], self._region[g_key]
 
 
 class Matcher:
@@ -198,17 +236,39 @@ class Matcher:
                 break
             k *= 4
         best_bm25 = max((c.bm25 for c, _ in kept), default=0.0)
-        scored = [self._score(query, c, row, target, best_bm25, lang) for c, row in kept]
-        scored.sort(key=lambda item: (-item[0].score, item[1].id))
-        # Explanations need the texts' shared words: only worth it for what is shown.
+        features = _FeatureCache(self.engine, query, target, lang)
+        w_sem, w_lex, w_dom, w_rdy, w_reg = normalised_weights(engine.settings.weights)
+        scored = []
+        for cand, row in kept:
+            domain, readiness, region = features.of(row)
+            semantic = semantic_feature(cand.semantic)
+            lexical = lexical_feature(cand.bm25, best_bm25)
+            score = (
+                w_sem * semantic
+                + w_lex * lexical
+                + w_dom * domain.value
+                + w_rdy * readiness.value
+                + w_reg * region.value
+            )
+            scored.append((score, row.id, semantic, lexical, row, (domain, readiness, region)))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        # Only what is shown gets a Match and an explanation (shared words need the texts).
         query_words = words(query_text)
         matches = []
-        for rank, (match, row, phrases) in enumerate(scored[:top], start=1):
+        for rank, (score, _, semantic, lexical, row, feats) in enumerate(scored[:top], start=1):
+            components = Components(
+                semantic=semantic,
+                lexical=lexical,
+                domain=feats[0].value,
+                readiness=feats[1].value,
+                region=feats[2].value,
+            )
             terms = shared_terms(query_words, view.texts[row.id])
-            text_phrase = f"text fit {match.components.semantic:.2f}" + (
+            text_phrase = f"text fit {semantic:.2f}" + (
                 f" (shared terms: {', '.join(terms)})" if terms else ""
             )
-            match.explanation = explain([*phrases, text_phrase])
+            match = self._match(row, target, score, components)
+            match.explanation = explain([f.phrase for f in feats] + [text_phrase])
             match.rank = rank
             matches.append(match)
         return matches
@@ -221,29 +281,12 @@ class Matcher:
             return query.accepted_by(row, tax)
         return passes_hard_filters(row, query, tax)
 
-    def _score(
-        self, query: Any, cand: Candidate, row: Any, target: str, best_bm25: float, lang: str
-    ) -> tuple[Match, Any, list[str]]:
-        engine = self.engine
-        tax = engine.taxonomy
-        need, tech = (query, row) if target == "technologies" else (row, query)
-        domain = domain_feature(need, tech, tax, lang)
-        if getattr(tech, "trl", None) is None:
-            readiness = Feature(UNKNOWN, "TRL not given")
-        else:
-            readiness = readiness_feature(need, tech)
-        region = region_feature(need, tech, tax, engine.settings.distance_scale_km, lang)
-        components = Components(
-            semantic=semantic_feature(cand.semantic),
-            lexical=lexical_feature(cand.bm25, best_bm25),
-            domain=domain.value,
-            readiness=readiness.value,
-            region=region.value,
-        )
+    @staticmethod
+    def _match(row: Any, target: str, score: float, components: Components) -> Match:
         match = Match(
             need_id=row.id if target == "needs" else None,
             technology_id=row.id if target == "technologies" else 0,
-            score=combine(components, engine.settings.weights),
+            score=score,
             components=components,
             explanation="",
             title=row.title,
@@ -254,7 +297,7 @@ class Matcher:
         else:
             match.need_ref = row.ref
             match.details = {"enterprise": row.enterprise, "home_region": row.home_region}
-        return match, row, [domain.phrase, readiness.phrase, region.phrase]
+        return match
 
     def _persist(self, need_id: int, matches: Sequence[Match]) -> None:
         from matcher.store.db import transaction

@@ -229,19 +229,22 @@ def lexical_feature(bm25: float, best_bm25: float) -> float:
     return min(1.0, math.sqrt(bm25 / best_bm25))
 
 
-def combine(components: Components, weights: RankWeights) -> float:
-    """Weighted mean of the components: the score in [0, 1]."""
-    pairs = [
-        (components.semantic, weights.semantic),
-        (components.lexical, weights.lexical),
-        (components.domain, weights.domain),
-        (components.readiness, weights.readiness),
-        (components.region, weights.region),
-    ]
-    total = sum(w for _, w in pairs)
+COMPONENTS = ("semantic", "lexical", "domain", "readiness", "region")
+
+
+def normalised_weights(weights: RankWeights) -> tuple[float, ...]:
+    """The weights in component order, scaled to sum to one."""
+    raw = [getattr(weights, name) for name in COMPONENTS]
+    total = sum(raw)
     if total <= 0:
         raise ValueError("ranking weights must not all be zero")
-    return sum(v * w for v, w in pairs) / total
+    return tuple(w / total for w in raw)
+
+
+def combine(components: Components, weights: RankWeights) -> float:
+    """Weighted mean of the components: the score in [0, 1]."""
+    values = (getattr(components, name) for name in COMPONENTS)
+    return sum(v * w for v, w in zip(values, normalised_weights(weights), strict=True))
 
 
 def explain(phrases: Sequence[str]) -> str:
