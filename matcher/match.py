@@ -263,7 +263,7 @@ class Matcher:
                 readiness=feats[1].value,
                 region=feats[2].value,
             )
-            terms = shared_terms(query_words, view.texts[row.id])
+            terms = shared_terms(query_words, view.words(row.id))
             text_phrase = f"text fit {semantic:.2f}" + (
                 f" (shared terms: {', '.join(terms)})" if terms else ""
             )

@@ -133,10 +133,12 @@ class LexicalIndex:
         return float(scores[position]) if position is not None else 0.0
 
 
-def shared_terms(query: str | Sequence[str], text: str, limit: int = 4) -> list[str]:
-    """Longest shared content words of a query (text or its words) and a text: evidence."""
+def shared_terms(
+    query: str | Sequence[str], text: str | frozenset[str], limit: int = 4
+) -> list[str]:
+    """Longest shared content words of a query and a text (either given as its words)."""
     query_terms = dict.fromkeys(words(query) if isinstance(query, str) else query)
-    doc_terms = set(words(text))
+    doc_terms = frozenset(words(text)) if isinstance(text, str) else text
     common = [t for t in query_terms if t in doc_terms and t not in _GENERIC]
     return sorted(common, key=len, reverse=True)[:limit]
 
