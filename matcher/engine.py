@@ -19,7 +19,7 @@ from matcher.embed import Encoder, content_hash, get_encoder
 from matcher.indexer import CollectionIndex
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.match import Matcher
-from matcher.retrieve import LexicalIndex, words
+from matcher.retrieve import LexicalIndex
 from matcher.store import repo
 from matcher.store.db import make_engine, migrate, session_factory, transaction
 from matcher.store.models import NeedRow, TechnologyRow
@@ -50,14 +50,6 @@ class CollectionView:
     lexical: LexicalIndex
     rows: dict[int, Any]
     texts: dict[int, str]
-    _words: dict[int, frozenset[str]] = field(default_factory=dict)
-
-    def words(self, record_id: int) -> frozenset[str]:
-        """A record's content words (for explanations), computed once."""
-        found = self._words.get(record_id)
-        if found is None:
-            found = self._words[record_id] = frozenset(words(self.texts[record_id]))
-        return found
 
 
 @dataclass

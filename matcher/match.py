@@ -23,7 +23,7 @@ from matcher.rank import (
     region_feature,
     semantic_feature,
 )
-from matcher.retrieve import hybrid_candidates, shared_terms, words
+from matcher.retrieve import hybrid_candidates, words
 from matcher.store import repo
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
 from matcher.taxonomy import Taxonomy
@@ -263,7 +263,7 @@ class Matcher:
                 readiness=feats[1].value,
                 region=feats[2].value,
             )
-            terms = shared_terms(query_words, view.words(row.id))
+            terms = view.lexical.shared_words(query_words, row.id)
             text_phrase = f"text fit {semantic:.2f}" + (
                 f" (shared terms: {', '.join(terms)})" if terms else ""
             )

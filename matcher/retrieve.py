@@ -127,20 +127,34 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self.ids[p]), float(scores[p])) for p in top]
 
+    def has_term(self, term: str, doc_id: int) -> bool:
+        """Whether a document contains an (already stemmed) term: a look-up in the BM25 matrix."""
+        column = self._vocab.get(term)
+        position = self._position.get(int(doc_id))
+        matrix = getattr(self._bm25, "scores", None)
+        if column is None or position is None or not matrix:
+            return False
+        indptr = matrix["indptr"]
+        if column + 1 >= len(indptr):
+            return False
+        docs = matrix["indices"][indptr[column] : indptr[column + 1]]  # sorted per term
+        found = int(np.searchsorted(docs, position))
+        return found < len(docs) and int(docs[found]) == position
+
+    def shared_words(self, query_words: Sequence[str], doc_id: int, limit: int = 4) -> list[str]:
+        """Query words whose stem the document contains: evidence without re-reading the text."""
+        stems = _stemmer().stemWords(list(query_words))
+        common = [
+            w
+            for w, stem in zip(query_words, stems, strict=True)
+            if w not in _GENERIC and self.has_term(stem, doc_id)
+        ]
+        return sorted(dict.fromkeys(common), key=len, reverse=True)[:limit]
+
     def score_of(self, scores: np.ndarray, doc_id: int) -> float:
         """Pick one document's score out of a ``scores`` vector."""
         position = self._position.get(int(doc_id))
         return float(scores[position]) if position is not None else 0.0
-
-
-def shared_terms(
-    query: str | Sequence[str], text: str | frozenset[str], limit: int = 4
-) -> list[str]:
-    """Longest shared content words of a query and a text (either given as its words)."""
-    query_terms = dict.fromkeys(words(query) if isinstance(query, str) else query)
-    doc_terms = frozenset(words(text)) if isinstance(text, str) else text
-    common = [t for t in query_terms if t in doc_terms and t not in _GENERIC]
-    return sorted(common, key=len, reverse=True)[:limit]
 
 
 @dataclass
