@@ -253,9 +253,10 @@ class Matcher:
             scored.append((score, row.id, semantic, lexical, row, (domain, readiness, region)))
         scored.sort(key=lambda item: (-item[0], item[1]))
         # Only what is shown gets a Match and an explanation (shared words need the texts).
-        query_words = words(query_text)
+        shown = scored[:top]
+        evidence = view.lexical.shared_words(words(query_text), [item[1] for item in shown])
         matches = []
-        for rank, (score, _, semantic, lexical, row, feats) in enumerate(scored[:top], start=1):
+        for rank, (score, _, semantic, lexical, row, feats) in enumerate(shown, start=1):
             components = Components(
                 semantic=semantic,
                 lexical=lexical,
@@ -263,7 +264,7 @@ class Matcher:
                 readiness=feats[1].value,
                 region=feats[2].value,
             )
-            terms = view.lexical.shared_words(query_words, row.id)
+            terms = evidence[row.id]
             text_phrase = f"text fit {semantic:.2f}" + (
                 f" (shared terms: {', '.join(terms)})" if terms else ""
             )

@@ -127,29 +127,32 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self.ids[p]), float(scores[p])) for p in top]
 
-    def has_term(self, term: str, doc_id: int) -> bool:
-        """Whether a document contains an (already stemmed) term: a look-up in the BM25 matrix."""
-        column = self._vocab.get(term)
-        position = self._position.get(int(doc_id))
-        matrix = getattr(self._bm25, "scores", None)
-        if column is None or position is None or not matrix:
-            return False
-        indptr = matrix["indptr"]
-        if column + 1 >= len(indptr):
-            return False
-        docs = matrix["indices"][indptr[column] : indptr[column + 1]]  # sorted per term
-        found = int(np.searchsorted(docs, position))
-        return found < len(docs) and int(docs[found]) == position
+    def shared_words(
+        self, query_words: Sequence[str], doc_ids: Sequence[int], limit: int = 4
+    ) -> dict[int, list[str]]:
+        """For each document, the query's words whose stem it contains (longest first).
 
-    def shared_words(self, query_words: Sequence[str], doc_id: int, limit: int = 4) -> list[str]:
-        """Query words whose stem the document contains: evidence without re-reading the text."""
-        stems = _stemmer().stemWords(list(query_words))
-        common = [
-            w
-            for w, stem in zip(query_words, stems, strict=True)
-            if w not in _GENERIC and self.has_term(stem, doc_id)
-        ]
-        return sorted(dict.fromkeys(common), key=len, reverse=True)[:limit]
+        Read from the BM25 term-document matrix, one look-up per query word for all documents,
+        so explanations never re-read the texts.
+        """
+        matrix = getattr(self._bm25, "scores", None)
+        out: dict[int, list[str]] = {int(d): [] for d in doc_ids}
+        positions = np.array([self._position.get(int(d), -1) for d in doc_ids], dtype=np.int64)
+        if not matrix or not len(positions):
+            return out
+        indptr, indices = matrix["indptr"], matrix["indices"]
+        unique = [w for w in dict.fromkeys(query_words) if w not in _GENERIC]
+        for word, stem in zip(unique, _stemmer().stemWords(unique), strict=True):
+            column = self._vocab.get(stem)
+            if column is None or column + 1 >= len(indptr):
+                continue
+            docs = indices[indptr[column] : indptr[column + 1]]  # sorted per term
+            found = np.minimum(np.searchsorted(docs, positions), max(len(docs) - 1, 0))
+            has = (docs[found] == positions) if len(docs) else np.zeros(len(positions), bool)
+            for doc_id, hit in zip(doc_ids, has.tolist(), strict=True):
+                if hit:
+                    out[int(doc_id)].append(word)
+        return {d: sorted(ws, key=len, reverse=True)[:limit] for d, ws in out.items()}
 
     def score_of(self, scores: np.ndarray, doc_id: int) -> float:
         """Pick one document's score out of a ``scores`` vector."""

@@ -104,6 +104,9 @@ class Taxonomy:
             g["code"]: Grouping(g["code"], g["name_en"], g["name_zh"], frozenset(g["members"]))
             for g in regions["groupings"]
         }
+        # Memo tables: the ranking layer asks the same questions for many candidates.
+        self._groupings_of: dict[str, frozenset[str]] = {}
+        self._paths: dict[tuple[str, str], str] = {}
         crosswalk = _load(base / "cpc_crosswalk.json")["classes"]
         self.cpc: dict[str, list[str]] = {
             c["cpc"].upper().replace(" ", ""): list(c["domains"]) for c in crosswalk
@@ -134,9 +137,12 @@ class Taxonomy:
 
     def domain_path(self, code: str, lang: str = "en") -> str:
         """Readable path, e.g. ``new materials › functional coatings and thin films``."""
-        names = [self.domains[c].name(lang) for c in reversed(self.ancestors(code))]
-        text = " › ".join(names)
-        return text.lower() if lang == "en" else text
+        key = (code, lang)
+        if key not in self._paths:
+            names = [self.domains[c].name(lang) for c in reversed(self.ancestors(code))]
+            text = " › ".join(names)
+            self._paths[key] = text.lower() if lang == "en" else text
+        return self._paths[key]
 
     def domains_for_cpc(self, cpc: str) -> list[str]:
         """Domain codes for a CPC symbol by longest matching prefix (subclass, class, section)."""
@@ -159,12 +165,16 @@ class Taxonomy:
             return region.parent
         return code.split("-")[0]
 
-    def groupings_of(self, code: str) -> set[str]:
-        """Codes of the named groupings that contain the region or its country."""
-        country = self.country_of(code)
-        return {
-            g.code for g in self.groupings.values() if code in g.members or country in g.members
-        }
+    def groupings_of(self, code: str) -> frozenset[str]:
+        """Codes of the named groupings that contain the region or its country (memoised)."""
+        found = self._groupings_of.get(code)
+        if found is None:
+            country = self.country_of(code)
+            found = frozenset(
+                g.code for g in self.groupings.values() if code in g.members or country in g.members
+            )
+            self._groupings_of[code] = found
+        return found
 
     def region_in(self, code: str, area: str) -> bool:
         """Whether ``code`` lies in ``area`` (a country, subdivision or grouping code)."""
