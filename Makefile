@@ -9,7 +9,7 @@ export MATCHER_HOME ?= $(CURDIR)/var
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-slow services lint clean
+.PHONY: install run test services lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,6 @@ services:
 
 test: install services
 	$(PY) -m pytest
-
-test-slow: install services
-	$(PY) -m pytest -m slow
 
 lint: install
 	$(VENV)/bin/ruff check matcher api tests benchmarks
