@@ -17,6 +17,7 @@ from matcher import __version__
 from matcher.deal import IllegalTransitionError
 from matcher.engine import Engine, ImportRejectedError, NotFoundError
 from matcher.ingest import ImportFormatError
+from matcher.match import InvalidQueryError
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -62,6 +63,10 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidQueryError)
+    async def _bad_query(_: Request, exc: InvalidQueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(IllegalTransitionError)
     async def _illegal(_: Request, exc: IllegalTransitionError) -> JSONResponse:

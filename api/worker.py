@@ -74,6 +74,12 @@ class Worker:
         """Queue a need or technology for matching."""
         self._jobs.put((kind, record_id))
 
+    def _dispatch(self, kind: str, record_id: int) -> None:
+        if kind == "need":
+            match_and_route(self.engine, self.settings, record_id)
+        else:
+            match_technology(self.engine, self.settings, record_id)
+
     def join(self) -> None:
         """Wait until every queued job is done."""
         self._jobs.join()
@@ -89,11 +95,7 @@ class Worker:
             try:
                 if job is None:
                     return
-                kind, record_id = job
-                if kind == "need":
-                    match_and_route(self.engine, self.settings, record_id)
-                else:
-                    match_technology(self.engine, self.settings, record_id)
+                self._dispatch(*job)
             except Exception:  # a failed job must not stop the worker
                 log.exception("matching job %s failed", job)
             finally:
@@ -107,10 +109,7 @@ class InlineWorker(Worker):
         self.engine, self.settings = engine, settings
 
     def submit(self, kind: str, record_id: int) -> None:
-        if kind == "need":
-            match_and_route(self.engine, self.settings, record_id)
-        else:
-            match_technology(self.engine, self.settings, record_id)
+        self._dispatch(kind, record_id)
 
     def join(self) -> None:
         return None

@@ -37,16 +37,15 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _print_matches(matches: list[Match], as_json: bool) -> None:
+def _print_matches(matches: list[Match], as_json: bool, target: str = "technologies") -> None:
     if as_json:
         typer.echo(json.dumps([m.as_dict() for m in matches], ensure_ascii=False, indent=2))
         return
     if not matches:
         typer.echo("  (no matches)")
     for m in matches:
-        ref = m.technology_ref if m.technology_ref and m.need_ref is None else m.need_ref
-        if m.need_ref and m.technology_ref:
-            ref = m.technology_ref
+        # Matches for a need carry both refs: show the side that was ranked.
+        ref = m.technology_ref if target == "technologies" else m.need_ref
         typer.echo(f"  {m.rank:>2}. [{m.score:.3f}] {ref}  {m.title}")
         typer.echo(f"      {m.explanation}")
 
@@ -183,13 +182,6 @@ def match(
             matches = engine.match_technology(technology, top=top)
         else:
             assert text is not None
-            unknown = [d for d in domain or [] if d not in engine.taxonomy.domains]
-            if unknown:
-                _fail(f"unknown domain code(s): {', '.join(unknown)}")
-            if region and not engine.taxonomy.is_region(region):
-                _fail(f"unknown region code {region!r}; use ISO 3166 codes such as CN-SH or DE")
-            if scope not in ("local", "national", "international"):
-                _fail("--scope must be local, national or international")
             matches = engine.match_text(
                 text,
                 domains=domain or [],
@@ -202,7 +194,7 @@ def match(
             )
     except (NotFoundError, ValueError) as exc:
         _fail(str(exc))
-    _print_matches(matches, as_json)
+    _print_matches(matches, as_json, "needs" if technology is not None else "technologies")
 
 
 @app.command("demo")
@@ -218,18 +210,14 @@ def demo(
     from matcher.store import repo
 
     with engine.sessions() as session:
-        refs = [n.ref for n in repo.active_needs(session)]
-    for ref in refs[:needs]:
-        matches = engine.match_need(ref, top=max(top, 10))
+        rows = list(repo.active_needs(session))[:needs]
+    for row in rows:
+        ref = row.ref
+        matches = engine.match_need(row.id, top=max(top, 10))
         want = intended.get(ref, {})
         found = [m.technology_ref for m in matches[:10] if m.technology_ref in want]
         hits += bool(found)
         total += bool(want)
-        with engine.sessions() as session:
-            from matcher.store.models import NeedRow
-
-            row = repo.get_by_ref_or_id(session, NeedRow, ref)
-        assert row is not None
         typer.secho(f"\n{ref}  {row.title}  ({row.enterprise})", bold=True)
         _print_matches(matches[:top], as_json=False)
     if total:

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from matcher.engine import Engine
 
 
+class InvalidQueryError(ValueError):
+    """A free-text query with filters the reference data does not know."""
+
+
 @dataclass
 class TextOffer:
     """A free-text technology offer searched against stored needs."""
@@ -163,8 +167,7 @@ class Matcher:
         For technologies the filters act as a need's TRL window and home region; for needs the
         text is an offer: ``min_trl`` (or ``max_trl``) is its TRL and ``region`` where it is.
         """
-        if not text.strip():
-            raise ValueError("the query text is empty")
+        self._check_query(text, domains, min_trl, max_trl, region, scope)
         if target == "needs":
             offer = TextOffer(
                 domains=list(domains), trl=min_trl or max_trl, region=region, hard=hard
@@ -197,6 +200,35 @@ class Matcher:
         )
 
     # -- internals -----------------------------------------------------------------------
+    def _check_query(
+        self,
+        text: str,
+        domains: Sequence[str],
+        min_trl: int | None,
+        max_trl: int | None,
+        region: str | None,
+        scope: str,
+    ) -> None:
+        """Refuse a free-text query the reference data cannot interpret, saying what to fix."""
+        tax = self.engine.taxonomy
+        if not text.strip():
+            raise InvalidQueryError("text: the query text is empty")
+        unknown = [d for d in domains if d not in tax.domains]
+        if unknown:
+            raise InvalidQueryError(
+                f"domains: unknown domain code(s): {', '.join(unknown)} "
+                "(see data/taxonomy/domains.json)"
+            )
+        if min_trl is not None and max_trl is not None and max_trl < min_trl:
+            raise InvalidQueryError(f"trl_max ({max_trl}) is below trl_min ({min_trl})")
+        if region is not None and not tax.is_region(region):
+            raise InvalidQueryError(
+                f"region: unknown region code {region!r}; "
+                "use ISO 3166 codes such as CN-SH, DE or US-CA"
+            )
+        if scope not in ("local", "national", "international"):
+            raise InvalidQueryError("scope: must be local, national or international")
+
     def _stored_vector(self, collection: str, doc_id: int, text: str) -> np.ndarray:
         index = self.engine.indexes[collection].index
         if doc_id in index:

@@ -371,3 +371,16 @@ def test_confidential_records(client, admin_headers, broker_headers, service_eng
     assert client.get(f"{API}/needs/N-006", headers=insider).status_code == 200
     assert secret in refs(client.post(f"{API}/search", json=search, headers=insider))
     assert client.get(f"{API}/technologies/{secret}", headers=outsider).status_code == 404
+
+
+def test_search_filters_the_engine_cannot_interpret_are_422(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        ({"text": "coating", "domains": ["99.99"]}, "unknown domain code(s): 99.99"),
+        ({"text": "coating", "region": "XX-ZZ"}, "unknown region code 'XX-ZZ'"),
+        ({"text": "coating", "trl_min": 7, "trl_max": 3}, "trl_max (3) is below trl_min (7)"),
+        ({"text": "coating", "target": "needs", "domains": ["99"]}, "unknown domain code(s): 99"),
+    ]
+    for body, message in cases:
+        response = client.post(f"{API}/search", json=body, headers=admin_headers)
+        assert response.status_code == 422, body
+        assert message in response.json()["detail"]

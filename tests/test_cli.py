@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from matcher import config
 from matcher.cli import app
-from tests.catalogue import TECHNOLOGIES
+from tests.catalogue import NEEDS, TECHNOLOGIES
 
 runner = CliRunner()
 
@@ -56,6 +56,13 @@ def test_import_index_and_match_json(home: Path, tmp_path: Path, encoder: object
         assert {"technology_id", "score", "components", "explanation"} <= set(item)
         assert {"semantic", "domain", "readiness", "region"} <= set(item["components"])
 
+    needs = tmp_path / "n.jsonl"
+    needs.write_text("\n".join(json.dumps(n) for n in NEEDS), encoding="utf-8")
+    assert runner.invoke(app, ["import", "needs", str(needs)]).exit_code == 0
+    # The other way round the ranked side is the need, and that is what is listed.
+    result = runner.invoke(app, ["match", "--technology", "T-4", "--top", "1"])
+    assert result.exit_code == 0 and "N-2" in result.stdout and "T-4" not in result.stdout
+
     assert runner.invoke(app, ["index", "verify"]).exit_code == 0
     (home / "index" / "technologies" / "meta.json").write_text("{}", encoding="utf-8")
     bad = runner.invoke(app, ["index", "verify"])
@@ -63,7 +70,7 @@ def test_import_index_and_match_json(home: Path, tmp_path: Path, encoder: object
     assert runner.invoke(app, ["index", "build"]).exit_code == 0
     assert runner.invoke(app, ["index", "verify"]).exit_code == 0
     stats = json.loads(runner.invoke(app, ["index", "stats"]).stdout)
-    assert stats[0]["count"] == 6 and stats[0]["kind"] == "flat"
+    assert stats[0]["count"] == 6 and stats[1]["count"] == 2 and stats[0]["kind"] == "flat"
 
 
 def test_bad_input_gives_clear_errors(home: Path, tmp_path: Path) -> None:

@@ -667,25 +667,6 @@ def need_matches(
 @router.post("/search", tags=["search"], response_model=MatchList)
 def search(engine: EngineDep, session: SessionDep, caller: StaffDep, body: SearchRequest) -> Any:
     """Ranked, explained technologies (or needs) for free text with optional filters."""
-    tax = engine.taxonomy
-    unknown = [d for d in body.domains if d not in tax.domains]
-    if unknown:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"domains: unknown domain code(s) {', '.join(unknown)} "
-            "(see data/taxonomy/domains.json)",
-        )
-    if body.trl_min is not None and body.trl_max is not None and body.trl_max < body.trl_min:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"trl_max ({body.trl_max}) is below trl_min ({body.trl_min})",
-        )
-    if body.region is not None and not tax.is_region(body.region):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"region: unknown region code {body.region!r}; "
-            "use ISO 3166 codes such as CN-SH, DE or US-CA",
-        )
     if body.target == "technologies":
         extra = hidden_count(session, caller, TechnologyRow)
         matches = engine.match_text(
