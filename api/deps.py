@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import find_token
 from api.config import ApiSettings
 from matcher.engine import Engine
+from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES, language_of
 from matcher.store.models import BrokerRow
 
 
@@ -33,7 +34,43 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
+def preferred_language(accept_language: str) -> str | None:
+    """The supported language (``en``/``zh``) a reader prefers most in an Accept-Language header."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        base = tag.strip().lower().replace("_", "-").split("-")[0]
+        if base in LANGUAGES and weight > 0:
+            ranked.append((-weight, position, base))
+    return min(ranked)[2] if ranked else None
+
+
+def reader_language(
+    request: Request,
+    lang: Annotated[
+        str | None,
+        Query(description="language of explanations: en or zh (default: Accept-Language, else en)"),
+    ] = None,
+) -> str:
+    """The language explanations are written in: ``lang``, else Accept-Language, else English."""
+    if lang is not None:
+        if language_of(lang) != lang.strip().lower().split("-")[0] or not lang.strip():
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                f"lang: unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
+            )
+        return language_of(lang)
+    return preferred_language(request.headers.get("accept-language", "")) or DEFAULT_LANGUAGE
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReaderLangDep = Annotated[str, Depends(reader_language)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings_dep)]
 _bearer = HTTPBearer(auto_error=False)

@@ -228,7 +228,9 @@ class SearchRequest(BaseModel):
     scope: RegionScope = RegionScope.international
     hard: bool = False
     top: int = Field(default=10, ge=1, le=100)
-    lang: Literal["en", "zh"] = "en"
+    lang: Literal["en", "zh"] | None = Field(
+        default=None, description="language of explanations; default: Accept-Language, else en"
+    )
 
 
 class ComponentsPublic(BaseModel):

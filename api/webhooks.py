@@ -33,6 +33,7 @@ def payload(routed: RoutedMatchRow) -> dict[str, Any]:
         "score": round(routed.score, 4),
         "components": routed.components,
         "explanation": routed.explanation,
+        "explanations": routed.explanations or {"en": routed.explanation},
         "reason": routed.reason,
     }
 

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from matcher.domain import Match
+from matcher.ingest import detect_language
+from matcher.phrases import LANGUAGES
 
 app = typer.Typer(
     help="TechMatch: match technology supply to enterprise demand.",
@@ -37,7 +39,12 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _print_matches(matches: list[Match], as_json: bool, target: str = "technologies") -> None:
+def _print_matches(
+    matches: list[Match], as_json: bool, target: str = "technologies", lang: str | None = None
+) -> None:
+    for m in matches:
+        if lang:
+            m.explanation = m.explained_in(lang)
     if as_json:
         typer.echo(json.dumps([m.as_dict() for m in matches], ensure_ascii=False, indent=2))
         return
@@ -167,6 +174,10 @@ def match(
     hard: Annotated[bool, typer.Option("--hard", help="TRL and region as hard filters")] = False,
     top: Annotated[int, typer.Option("--top", min=1, max=1000)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="language of explanations: en or zh (default: the query's)"),
+    ] = None,
 ) -> None:
     """Rank technologies for a need or a text, or needs for a technology."""
     from matcher.engine import NotFoundError
@@ -174,6 +185,8 @@ def match(
     given = [x is not None for x in (need, technology, text)]
     if sum(given) != 1:
         _fail("give exactly one of --need, --technology or --text")
+    if lang is not None and lang not in LANGUAGES:
+        _fail(f"--lang: unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}")
     engine = _engine()
     try:
         if need is not None:
@@ -191,10 +204,11 @@ def match(
                 scope=scope,
                 hard=hard,
                 top=top,
+                lang=lang or detect_language(text),
             )
     except (NotFoundError, ValueError) as exc:
         _fail(str(exc))
-    _print_matches(matches, as_json, "needs" if technology is not None else "technologies")
+    _print_matches(matches, as_json, "needs" if technology is not None else "technologies", lang)
 
 
 @app.command("demo")

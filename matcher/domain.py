@@ -176,6 +176,13 @@ class Match:
     technology_ref: str | None = None
     title: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    # The explanation in every language the engine writes (``en``, ``zh``); ``explanation`` is
+    # the one in the language the caller asked for.
+    explanations: dict[str, str] = field(default_factory=dict)
+
+    def explained_in(self, lang: str) -> str:
+        """The explanation in ``lang`` (the default one when that language is missing)."""
+        return self.explanations.get(lang, self.explanation)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view used by the CLI and the API."""

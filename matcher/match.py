@@ -10,6 +10,7 @@ import numpy as np
 
 from matcher import ENGINE_VERSION
 from matcher.domain import Components, Match
+from matcher.phrases import LANGUAGES, join, language_of, phrase
 from matcher.rank import (
     UNKNOWN,
     Feature,
@@ -296,15 +297,42 @@ class Matcher:
                 readiness=feats[1].value,
                 region=feats[2].value,
             )
-            terms = evidence[row.id]
-            text_phrase = f"text fit {semantic:.2f}" + (
-                f" (shared terms: {', '.join(terms)})" if terms else ""
-            )
             match = self._match(row, target, score, components)
-            match.explanation = explain([f.phrase for f in feats] + [text_phrase])
+            match.explanations = self._explanations(query, row, target, semantic, evidence[row.id])
+            match.explanation = match.explained_in(language_of(lang))
             match.rank = rank
             matches.append(match)
         return matches
+
+    def _explanations(
+        self, query: Any, row: Any, target: str, semantic: float, terms: Sequence[str]
+    ) -> dict[str, str]:
+        """The explanation of one shown match in each language a reader may ask for."""
+        tax, scale = self.engine.taxonomy, self.engine.settings.distance_scale_km
+        need, tech = (query, row) if target == "technologies" else (row, query)
+        out = {}
+        for lang in LANGUAGES:
+            readiness = (
+                phrase(lang, "trl.unknown")
+                if getattr(tech, "trl", None) is None
+                else readiness_feature(need, tech, lang).phrase
+            )
+            score = f"{semantic:.2f}"
+            text = (
+                phrase(lang, "text.terms", score=score, terms=join(lang, terms, "list.sep"))
+                if terms
+                else phrase(lang, "text.fit", score=score)
+            )
+            out[lang] = explain(
+                [
+                    domain_feature(need, tech, tax, lang).phrase,
+                    readiness,
+                    region_feature(need, tech, tax, scale, lang).phrase,
+                    text,
+                ],
+                lang,
+            )
+        return out
 
     def _passes(self, query: Any, row: Any, target: str) -> bool:
         tax = self.engine.taxonomy
@@ -341,7 +369,8 @@ class Matcher:
                 technology_id=m.technology_id,
                 score=m.score,
                 components=m.components.as_dict(),
-                explanation=m.explanation,
+                explanation=m.explanations.get("en", m.explanation),
+                explanations=m.explanations or None,
                 rank=m.rank,
                 engine_version=ENGINE_VERSION,
             )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from matcher.config import RankWeights
 from matcher.domain import Components
+from matcher.phrases import join, phrase
 from matcher.taxonomy import DomainRelation, Taxonomy
 
 DOMAIN_SCORE = {
@@ -62,7 +63,7 @@ def domain_feature(
 ) -> Feature:
     """Best taxonomy relation between any of the need's and the technology's domains."""
     if not need.domains or not tech.domains:
-        return Feature(UNKNOWN, "no field given")
+        return Feature(UNKNOWN, phrase(lang, "domain.none"))
     best: tuple[float, str, str, DomainRelation] | None = None
     for a in need.domains:
         for b in tech.domains:
@@ -72,32 +73,31 @@ def domain_feature(
                 best = (value, a, b, relation)
     assert best is not None
     value, a, b, relation = best
-    if relation is DomainRelation.same:
-        return Feature(value, f"same field: {tax.domain_path(b, lang)}")
+    shown = b
     if relation is DomainRelation.parent:
-        inner = a if len(tax.ancestors(a)) > len(tax.ancestors(b)) else b
-        return Feature(value, f"within field: {tax.domain_path(inner, lang)}")
-    if relation is DomainRelation.sibling:
-        return Feature(value, f"related field: {tax.domain_path(b, lang)}")
-    return Feature(value, f"different field: {tax.domain_path(b, lang)}")
+        shown = a if len(tax.ancestors(a)) > len(tax.ancestors(b)) else b
+    path = tax.domain_path(shown, lang)
+    return Feature(value, phrase(lang, f"domain.{relation.value}", path=path))
 
 
-def readiness_feature(need: NeedLike, tech: TechnologyLike) -> Feature:
+def readiness_feature(need: NeedLike, tech: TechnologyLike, lang: str = "en") -> Feature:
     """Technology TRL against the window the enterprise can absorb."""
     low, high, trl = need.trl_min, need.trl_max, tech.trl
     if low is None and high is None:
-        return Feature(1.0, f"TRL {trl}")
+        return Feature(1.0, phrase(lang, "trl.plain", trl=trl))
     if low is not None and trl < low:
         # Each level short of what the enterprise can absorb costs a quarter.
-        return Feature(max(0.0, 1.0 - 0.25 * (low - trl)), f"TRL {trl} below minimum {low}")
+        value = max(0.0, 1.0 - 0.25 * (low - trl))
+        return Feature(value, phrase(lang, "trl.below", trl=trl, low=low))
     if high is not None and trl > high:
         # Too mature is a smaller problem than too early: the work is done, only the fit suffers.
-        return Feature(max(0.0, 1.0 - 0.15 * (trl - high)), f"TRL {trl} above maximum {high}")
+        value = max(0.0, 1.0 - 0.15 * (trl - high))
+        return Feature(value, phrase(lang, "trl.above", trl=trl, high=high))
     if low is not None and high is not None:
-        return Feature(1.0, f"TRL {trl} within {low}–{high}")
+        return Feature(1.0, phrase(lang, "trl.window", trl=trl, low=low, high=high))
     if low is not None:
-        return Feature(1.0, f"TRL {trl} meets minimum {low}")
-    return Feature(1.0, f"TRL {trl} within maximum {high}")
+        return Feature(1.0, phrase(lang, "trl.min", trl=trl, low=low))
+    return Feature(1.0, phrase(lang, "trl.max", trl=trl, high=high))
 
 
 def _relation(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> tuple[str, float | None]:
@@ -165,13 +165,6 @@ REGION_SCORE = {
         "abroad": 0.75,
     },
 }
-RELATION_PHRASE = {
-    "same_subdivision": "same province/state",
-    "same_grouping": "same region",
-    "same_country": "same country",
-    "near_abroad": "abroad",
-    "abroad": "abroad",
-}
 # Which relations a hard region filter lets through, per scope.
 HARD_ALLOWED = {
     "local": {"same_subdivision", "same_grouping"},
@@ -184,23 +177,21 @@ def region_feature(
 ) -> Feature:
     """The need's region preference against where the technology is."""
     if not need.home_region or not tech.region:
-        return Feature(UNKNOWN, "region not given")
+        return Feature(UNKNOWN, phrase(lang, "region.none"))
     relation, distance = _relation(need, tech, tax)
     base = REGION_SCORE.get(need.region_scope, REGION_SCORE["international"])[relation]
     # Within a relation class, nearer is slightly better (up to 10% of the remaining gap).
     proximity = 1.0 / (1.0 + distance / scale_km) if distance is not None else 0.5
     value = base + (1.0 - base) * 0.1 * proximity if relation != "same_subdivision" else 1.0
     name = tax.region_name(tech.region, lang)
-    phrase = RELATION_PHRASE[relation]
+    grouping = ""
     if relation in ("same_grouping", "near_abroad"):
-        label = "same region" if relation == "same_grouping" else "abroad, same bloc"
-        grouping = _closest_grouping(tax, need.home_region, tech.region)
-        phrase = f"{label} ({tax.region_name(grouping, lang)})"
-    if distance is not None and relation not in ("same_subdivision",):
-        phrase += f", {name}, ~{int(round(distance, -1))} km"
-    elif relation == "same_subdivision":
-        phrase += f" ({name})"
-    return Feature(min(1.0, value), phrase)
+        grouping = tax.region_name(_closest_grouping(tax, need.home_region, tech.region), lang)
+    text = phrase(lang, f"region.{relation}", name=name, grouping=grouping)
+    if distance is not None and relation != "same_subdivision":
+        km = int(round(distance, -1))
+        text = phrase(lang, "region.where", relation=text, name=name, km=km)
+    return Feature(min(1.0, value), text)
 
 
 def passes_hard_filters(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> bool:
@@ -247,6 +238,6 @@ def combine(components: Components, weights: RankWeights) -> float:
     return sum(v * w for v, w in zip(values, normalised_weights(weights), strict=True))
 
 
-def explain(phrases: Sequence[str]) -> str:
+def explain(phrases: Sequence[str], lang: str = "en") -> str:
     """Join the explanation phrases a broker reads into one line."""
-    return "; ".join(p for p in phrases if p)
+    return join(lang, phrases)

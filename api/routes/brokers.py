@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, SessionDep
+from api.deps import BrokerDep, ReaderLangDep, SessionDep
 from matcher.route import broker_load
 from matcher.store.models import (
     BrokerRow,
@@ -126,15 +126,17 @@ def technology_summary(tech: TechnologyRow | None) -> dict[str, Any] | None:
     }
 
 
-def routed_view(session: Session, routed: RoutedMatchRow, *, state: str | None = None) -> dict:
-    """One inbox item with the need and technology it pairs."""
+def routed_view(
+    session: Session, routed: RoutedMatchRow, *, state: str | None = None, lang: str = "en"
+) -> dict:
+    """One inbox item with the need and technology it pairs, explained in ``lang``."""
     return {
         "id": routed.id,
         "state": state or routed.state,
         "score": round(routed.score, 4),
         "rank": routed.rank,
         "components": routed.components,
-        "explanation": routed.explanation,
+        "explanation": (routed.explanations or {}).get(lang, routed.explanation),
         "reason": routed.reason,
         "routed_at": routed.created_at.isoformat() if routed.created_at else None,
         "need": need_summary(session.get(NeedRow, routed.need_id)),
@@ -221,6 +223,7 @@ def remove_webhook(caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
 def inbox(
     caller: BrokerDep,
     session: SessionDep,
+    lang: ReaderLangDep,
     state: Annotated[
         Literal["new", "seen", "claimed", "declined"] | None,
         Query(description="only items in this state: new, seen, claimed or declined"),
@@ -244,7 +247,7 @@ def inbox(
             .offset(offset)
         )
     )
-    items = [routed_view(session, row) for row in rows]
+    items = [routed_view(session, row, lang=lang) for row in rows]
     for row in rows:
         if row.state == "new":
             row.state = "seen"
@@ -253,11 +256,13 @@ def inbox(
 
 
 @router.get("/brokers/me/inbox/{routed_id}")
-def inbox_item(routed_id: int, caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+def inbox_item(
+    routed_id: int, caller: BrokerDep, session: SessionDep, lang: ReaderLangDep
+) -> dict[str, Any]:
     """One inbox item (marks it seen)."""
     assert caller.broker is not None
     routed = own_routed(session, caller.broker, routed_id)
-    view = routed_view(session, routed)
+    view = routed_view(session, routed, lang=lang)
     if routed.state == "new":
         routed.state = "seen"
         session.commit()

@@ -17,7 +17,16 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from api.deps import AdminDep, ApiSettingsDep, Caller, CallerDep, EngineDep, SessionDep
+from api.deps import (
+    AdminDep,
+    ApiSettingsDep,
+    Caller,
+    CallerDep,
+    EngineDep,
+    ReaderLangDep,
+    SessionDep,
+    preferred_language,
+)
 from api.schemas import (
     ComponentsPublic,
     ImportReport,
@@ -406,8 +415,10 @@ def _import(
 
 
 # -- matches -----------------------------------------------------------------------------------
-def _to_public(session: Session, matches: Sequence[Match], target: str) -> list[MatchPublic]:
-    """Matches with the summary of the record each points to, ranks renumbered."""
+def _to_public(
+    session: Session, matches: Sequence[Match], target: str, lang: str
+) -> list[MatchPublic]:
+    """Matches with the summary of the record each points to, explained in ``lang``."""
     model = TechnologyRow if target == "technologies" else NeedRow
     ids = [m.technology_id if target == "technologies" else m.need_id or 0 for m in matches]
     rows = repo.rows_by_ids(session, model, ids)
@@ -426,7 +437,7 @@ def _to_public(session: Session, matches: Sequence[Match], target: str) -> list[
                 rank=rank,
                 score=round(match.score, 4),
                 components=ComponentsPublic(**match.components.as_dict()),
-                explanation=match.explanation,
+                explanation=match.explained_in(lang),
                 need_id=match.need_id,
                 need_ref=match.need_ref,
                 technology_id=match.technology_id or None,
@@ -439,14 +450,19 @@ def _to_public(session: Session, matches: Sequence[Match], target: str) -> list[
 
 
 def _keep_visible(
-    session: Session, caller: Caller, matches: Sequence[Match], target: str, top: int
+    session: Session,
+    caller: Caller,
+    matches: Sequence[Match],
+    target: str,
+    top: int,
+    lang: str,
 ) -> list[MatchPublic]:
     """Drop results the caller may not see, then keep the best ``top``."""
     model = TechnologyRow if target == "technologies" else NeedRow
     ids = [m.technology_id if target == "technologies" else m.need_id or 0 for m in matches]
     allowed = visible_ids(session, caller, model, ids)
     kept = [m for m, i in zip(matches, ids, strict=True) if i in allowed][:top]
-    return _to_public(session, kept, target)
+    return _to_public(session, kept, target, lang)
 
 
 def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Match]:
@@ -460,7 +476,7 @@ def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Matc
         region=search.region,
         hard=search.hard,
         top=top,
-        lang=search.lang,
+        lang=search.lang or "en",
     )
 
 
@@ -566,13 +582,18 @@ def archive_technology(engine: EngineDep, session: SessionDep, caller: StaffDep,
 
 @router.get("/technologies/{key}/matches", tags=["matches"], response_model=MatchList)
 def technology_matches(
-    engine: EngineDep, session: SessionDep, caller: StaffDep, key: Key, top: Top = 10
+    engine: EngineDep,
+    session: SessionDep,
+    caller: StaffDep,
+    key: Key,
+    lang: ReaderLangDep,
+    top: Top = 10,
 ) -> Any:
     """Needs ranked for a technology (matching the other way round)."""
     row = _get_visible(session, caller, TECH, key)
     extra = hidden_count(session, caller, NeedRow)
     matches = engine.match_technology(row.id, top=top + extra)
-    return MatchList(items=_keep_visible(session, caller, matches, "needs", top))
+    return MatchList(items=_keep_visible(session, caller, matches, "needs", top, lang))
 
 
 # -- needs -------------------------------------------------------------------------------------
@@ -654,19 +675,30 @@ def archive_need(engine: EngineDep, session: SessionDep, caller: StaffDep, key: 
 
 @router.get("/needs/{key}/matches", tags=["matches"], response_model=MatchList)
 def need_matches(
-    engine: EngineDep, session: SessionDep, caller: StaffDep, key: Key, top: Top = 10
+    engine: EngineDep,
+    session: SessionDep,
+    caller: StaffDep,
+    key: Key,
+    lang: ReaderLangDep,
+    top: Top = 10,
 ) -> Any:
     """Technologies ranked for a need (not stored; routing keeps its own copy)."""
     row = _get_visible(session, caller, NEED, key)
     extra = hidden_count(session, caller, TechnologyRow)
     matches = engine.match_need(row.id, top=top + extra, persist=False)
-    return MatchList(items=_keep_visible(session, caller, matches, "technologies", top))
+    return MatchList(items=_keep_visible(session, caller, matches, "technologies", top, lang))
 
 
 # -- search ------------------------------------------------------------------------------------
 @router.post("/search", tags=["search"], response_model=MatchList)
-def search(engine: EngineDep, session: SessionDep, caller: StaffDep, body: SearchRequest) -> Any:
-    """Ranked, explained technologies (or needs) for free text with optional filters."""
+def search(
+    request: Request, engine: EngineDep, session: SessionDep, caller: StaffDep, body: SearchRequest
+) -> Any:
+    """Ranked, explained technologies (or needs) for free text with optional filters.
+
+    Explanations are in ``lang`` when given, else in the Accept-Language header's language.
+    """
+    lang = body.lang or preferred_language(request.headers.get("accept-language", "")) or "en"
     if body.target == "technologies":
         extra = hidden_count(session, caller, TechnologyRow)
         matches = engine.match_text(
@@ -678,9 +710,11 @@ def search(engine: EngineDep, session: SessionDep, caller: StaffDep, body: Searc
             scope=body.scope.value,
             hard=body.hard,
             top=body.top + extra,
-            lang=body.lang,
+            lang=lang,
         )
     else:
         extra = hidden_count(session, caller, NeedRow)
         matches = needs_for_text(engine, body, body.top + extra)
-    return MatchList(items=_keep_visible(session, caller, matches, body.target, body.top))
+    return MatchList(
+        items=_keep_visible(session, caller, matches, body.target, body.top, lang)
+    )

@@ -121,6 +121,8 @@ class MatchRow(Base):
     score: Mapped[float] = mapped_column(Float)
     components: Mapped[dict[str, Any]] = mapped_column(JSON)
     explanation: Mapped[str] = mapped_column(Text)
+    # The explanation in each reader's language ({"en": ..., "zh": ...}); None on old rows.
+    explanations: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     rank: Mapped[int] = mapped_column(Integer)
     engine_version: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -169,6 +171,8 @@ class RoutedMatchRow(Timestamped, Base):
     score: Mapped[float] = mapped_column(Float)
     components: Mapped[dict[str, Any]] = mapped_column(JSON)
     explanation: Mapped[str] = mapped_column(Text)
+    # The explanation in each reader's language ({"en": ..., "zh": ...}); None on old rows.
+    explanations: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     rank: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="new", index=True)
