@@ -62,7 +62,7 @@ def reader_language(
     if lang is not None:
         if language_of(lang) != lang.strip().lower().split("-")[0] or not lang.strip():
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                422,
                 f"lang: unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
             )
         return language_of(lang)

@@ -237,8 +237,14 @@ def test_inbox_marks_seen_and_is_private(
     assert item["explanation"] and "certificate" in item["reason"]
     assert item["need"]["ref"].startswith("N-") and item["technology"]["ref"]
     assert "contact" not in item["need"]
-    second = client.get(f"{API}/brokers/me/inbox", headers=headers).json()
+    # the same item, explained in Chinese for a reader who asks for it (stored in both)
+    zh = client.get(f"{API}/brokers/me/inbox/{item['id']}?lang=zh", headers=headers).json()
+    assert zh["explanation"] != item["explanation"] and "；" in zh["explanation"]
+    second = client.get(
+        f"{API}/brokers/me/inbox", headers={**headers, "Accept-Language": "zh-CN"}
+    ).json()
     assert {i["state"] for i in second["items"]} == {"seen"}
+    assert all("；" in i["explanation"] for i in second["items"])
     assert client.get(f"{API}/brokers/me/inbox?state=new", headers=headers).json()["count"] == 0
     assert (
         client.get(f"{API}/brokers/me/inbox?state=seen", headers=headers).json()["count"]

@@ -384,3 +384,50 @@ def test_search_filters_the_engine_cannot_interpret_are_422(client, admin_header
         response = client.post(f"{API}/search", json=body, headers=admin_headers)
         assert response.status_code == 422, body
         assert message in response.json()["detail"]
+
+
+def test_explanations_in_the_readers_language(client, broker_headers) -> None:  # type: ignore[no-untyped-def]
+    h = broker_headers("B-02")
+
+    def explanations(response) -> list[str]:  # type: ignore[no-untyped-def]
+        assert response.status_code == 200, response.text
+        return [x["explanation"] for x in response.json()["items"]]
+
+    def chinese(text: str) -> bool:
+        return sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 4
+
+    url = f"{API}/needs/N-002/matches"
+    english = explanations(client.get(url, params={"top": 3}, headers=h))
+    assert english and not any(chinese(e) for e in english)
+    by_param = explanations(client.get(url, params={"top": 3, "lang": "zh"}, headers=h))
+    by_header = explanations(
+        client.get(url, params={"top": 3}, headers={**h, "Accept-Language": "zh-CN,zh;q=0.9"})
+    )
+    assert by_param == by_header and all(chinese(e) for e in by_param)
+    # The parameter wins over the header; an English-first header stays English.
+    assert (
+        explanations(
+            client.get(url, params={"top": 3, "lang": "en"}, headers={**h, "Accept-Language": "zh"})
+        )
+        == english
+    )
+    assert (
+        explanations(
+            client.get(
+                url, params={"top": 3}, headers={**h, "Accept-Language": "fr, en;q=0.8, zh;q=0.5"}
+            )
+        )
+        == english
+    )
+    bad = client.get(url, params={"lang": "fr"}, headers=h)
+    assert bad.status_code == 422 and "lang" in bad.json()["detail"]
+
+    back = client.get(f"{API}/technologies/T-0008/matches", params={"lang": "zh"}, headers=h)
+    assert all(chinese(e) for e in explanations(back))
+    text = "silicon carbide MOSFET gate oxide reliability"
+    found = client.post(
+        f"{API}/search", json={"text": text, "top": 3}, headers={**h, "Accept-Language": "zh-CN"}
+    )
+    assert all(chinese(e) for e in explanations(found))
+    found = client.post(f"{API}/search", json={"text": text, "top": 3, "lang": "en"}, headers=h)
+    assert not any(chinese(e) for e in explanations(found))

@@ -114,3 +114,11 @@ def test_need_window_is_checked(sqlite_engine: Engine, tmp_path: Path) -> None:
 def test_detect_language() -> None:
     assert detect_language("A graphene coating for steel") == "en"
     assert detect_language("用于海上钢结构的石墨烯防腐涂层") == "zh"
+    # Chinese writing keeps Latin acronyms, units and standards: still Chinese.
+    assert detect_language("1200 V SiC MOSFET 在 HTGB 试验中阈值电压漂移超过 AEC-Q101 要求") == "zh"
+    # Bilingual text (a Chinese need with an English gloss) counts as Chinese.
+    assert detect_language("海上风电塔筒防腐涂层 (anti-corrosion coating for towers)") == "zh"
+    # A Chinese company name inside English prose does not make it Chinese.
+    text = "Our plant in Suzhou (苏州) needs a vision system to inspect solder joints on PCBs."
+    assert detect_language(text) == "en"
+    assert detect_language("12345 !!") == "en"

@@ -12,6 +12,7 @@ from matcher.rank import (
     Query,
     combine,
     domain_feature,
+    explain,
     lexical_feature,
     passes_hard_filters,
     readiness_feature,
@@ -135,3 +136,25 @@ def test_combine_is_a_weighted_mean_in_unit_interval() -> None:
     assert combine(ones, RankWeights()) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="must not all be zero"):
         combine(c, RankWeights(semantic=0, lexical=0, domain=0, readiness=0, region=0))
+
+
+def test_every_phrase_reads_in_chinese_with_the_same_value() -> None:
+    from matcher.phrases import PHRASES, language_of
+
+    assert PHRASES["en"].keys() == PHRASES["zh"].keys()
+    local = need(region_scope="local", home_region="CN-JS", trl_min=5)
+    for tech in (Tech(region="CN-SH", trl=4), Tech(region="DE-BY", trl=6, domains=["06.01"])):
+        for feature in (
+            lambda lang, t=tech: domain_feature(local, t, tax, lang),
+            lambda lang, t=tech: readiness_feature(local, t, lang),
+            lambda lang, t=tech: region_feature(local, t, tax, lang=lang),
+        ):
+            en, zh = feature("en"), feature("zh")
+            assert en.value == zh.value
+            assert en.phrase != zh.phrase
+            assert sum("\u4e00" <= ch <= "\u9fff" for ch in zh.phrase) >= 2, zh.phrase
+    assert readiness_feature(local, Tech(trl=4), "zh").phrase == "TRL 4，低于最低要求 5"
+    delta = region_feature(local, Tech(region="CN-SH"), tax, lang="zh").phrase
+    assert delta.startswith("同一区域（") and "上海" in delta and "公里" in delta
+    assert explain(["同一领域：新材料", "TRL 6"], "zh") == "同一领域：新材料；TRL 6"
+    assert language_of("zh-CN") == "zh" and language_of("fr") == "en" and language_of(None) == "en"
