@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from matcher.config import REPO_DATA_DIR
-from matcher.store.models import BrokerRow, NeedRow, RoutedMatchRow
+from matcher.store.models import BrokerRow, NeedRow, RoutedMatchRow, TechnologyRow
 from tests.conftest import issue
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -164,25 +164,30 @@ ZH = {
         "description": "需求描述",
         "domains": "技术领域",
         "trl_min": "可承接的最低成熟度",
-        "scope": "全国",
+        "scope": "国际",
         "budget_max": "预算上限",
         "deadline": "截止日期",
         "contact": "联系人",
     },
     "fields": {
-        "enterprise": "江苏海丰风电装备有限公司",
-        "home_region": "CN-JS",
-        "title": "海上风电塔筒防腐涂层 (anti-corrosion coating)",
+        # A need written only in Chinese whose intended answer (demo need N-027 → T-0080, a
+        # 14-day ECG patch from a British university) is described only in English.
+        "enterprise": "上海康迹医疗科技有限公司",
+        "home_region": "CN-SH",
+        "title": "用于远程监护服务的多日佩戴式心电贴，具备端侧心律失常检测功能",
         "description": (
-            "我们的海上风电塔筒在浪溅区五年内就出现严重腐蚀。需要一种防腐涂层，耐盐雾 3000 小时，"
-            "可在现有涂装线施工并能现场修补。Anti-corrosion coating for offshore wind towers, "
-            "salt spray resistance."
+            "我们为长三角地区的基层医疗网络提供远程心脏监护服务。目前使用第三方Holter记录仪，"
+            "续航仅48小时，且只有在设备寄回后才能获取数据，因此会漏检阵发性房颤，并延误治疗。"
+            "我们希望通过授权许可或合作开发，获得一款佩戴舒适的一次性贴片，可连续记录长达两周，"
+            "在设备端检测房颤及其他有临床意义的心律失常，准确度与Holter分析相当，"
+            "并可通过智能手机发送警报。如该产品已获得监管批准并具备临床验证数据，"
+            "将有助于加快我们的注册申报。"
         ),
-        "domain": "04.06",
-        "trl_min": "5",
-        "budget_max": "2000000",
+        "domain": "02.05",
+        "trl_min": "6",
+        "budget_max": "3000000",
         "deadline": "2027-12-31",
-        "contact": "李娜 li.na@haifeng-wind.cn",
+        "contact": "李娜 li.na@kangji-med.cn",
     },
     "submit": "提交需求",
     "done": "您的需求已收到",
@@ -268,6 +273,24 @@ def inbox_refs(base: str, engine: Any) -> dict[str, set[str]]:
     return found
 
 
+def chinese_inbox_items(base: str, engine: Any, need_ref: str) -> list[dict[str, Any]]:
+    """Every broker's inbox items for one need, read with ``Accept-Language: zh-CN``."""
+    items: list[dict[str, Any]] = []
+    with httpx.Client(base_url=base, timeout=20) as http:
+        for ref in DEMO_BROKERS:
+            headers = {"Authorization": f"Bearer {issue(engine, 'broker', ref)}"}
+            response = http.get(
+                "/api/v1/brokers/me/inbox", headers={**headers, "Accept-Language": "zh-CN"}
+            )
+            if response.status_code == 403:  # suspended broker
+                continue
+            response.raise_for_status()
+            items += [
+                i for i in response.json()["items"] if (i["need"] or {}).get("ref") == need_ref
+            ]
+    return items
+
+
 def routed_refs(engine: Any) -> dict[str, set[str]]:
     """Demo broker → need references routed to them, straight from the store."""
     found: dict[str, set[str]] = {}
@@ -307,6 +330,21 @@ def test_need_form_in_a_real_browser(browser: Any, live_server: str, service_eng
         holders = {broker for broker, needs in inboxes.items() if ref in needs}
         assert holders, f"the {lang} need {ref} reached no broker's inbox"
         assert holders <= certified, f"{ref} went to uncertified brokers {holders - certified}"
+
+    # The Chinese need crossed the language line: it is stored as Chinese, its intended
+    # English technology ranks near the top, and the brokers' inboxes pair it with
+    # technologies described in English, explained in Chinese to a Chinese-reading broker.
+    zh_ref = refs["zh"]
+    with service_engine.sessions() as session:
+        assert session.scalar(select(NeedRow.language).where(NeedRow.ref == zh_ref)) == "zh"
+        language_of = dict(session.execute(select(TechnologyRow.ref, TechnologyRow.language)).all())
+    ranked = [m.technology_ref for m in service_engine.match_need(zh_ref, top=10, persist=False)]
+    assert "T-0080" in ranked[:5], ranked
+    items = chinese_inbox_items(live_server, service_engine, zh_ref)
+    english = [i for i in items if language_of[i["technology"]["ref"]] == "en"]
+    assert english, [i["technology"]["ref"] for i in items]
+    for item in english:
+        assert sum("\u4e00" <= ch <= "\u9fff" for ch in item["explanation"]) >= 4, item
 
     # the institutes' form renders too (screenshots for review, both languages and widths)
     context = browser.new_context(viewport=DESKTOP)
