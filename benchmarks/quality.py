@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmarks import systems
 from benchmarks.beir import BeirDataset, load_beir
-from benchmarks.cache import embed
+from benchmarks.cache import embed, embed_queries
 from benchmarks.metrics import METRICS, evaluate, per_query
 from matcher.config import RankWeights
 from matcher.embed import Encoder, get_encoder
@@ -27,7 +27,7 @@ def prepare(ds: BeirDataset, encoder: Encoder, *, progress: bool = True) -> syst
     query_ids = list(ds.queries)
     query_texts = [ds.queries[q]["text"] for q in query_ids]
     doc_vectors = embed(encoder, doc_texts, progress=progress)
-    query_vectors = embed(encoder, query_texts, progress=progress)
+    query_vectors = embed_queries(encoder, query_texts, progress=progress)
     titles = [ds.queries[q]["metadata"].get("cpc_title") for q in query_ids]
     domain_vectors = None
     if all(titles):
@@ -36,6 +36,25 @@ def prepare(ds: BeirDataset, encoder: Encoder, *, progress: bool = True) -> syst
     return systems.Corpus(
         doc_ids, doc_texts, doc_vectors, query_ids, query_texts, query_vectors, domain_vectors
     )
+
+
+def _learned(folder: Path, ds: BeirDataset) -> tuple[Any, str]:
+    """A saved ranker and its row label; refuses one trained on these very queries."""
+    from matcher.ranker_store import RankerStore
+
+    folder = Path(folder)
+    store = RankerStore(folder.parent)
+    meta = store.meta(folder.name)
+    trained = meta.get("training_data", {})
+    if trained.get("dataset") == ds.name:
+        overlap = set(trained.get("query_ids", [])) & set(ds.queries)
+        if overlap:
+            raise ValueError(
+                f"ranker {folder.name} was trained on {len(overlap)} of these {ds.name} queries; "
+                "score a ranker only on data it never saw (train it on another split or set)"
+            )
+    source = trained.get("dataset") or meta.get("source", "?")
+    return store.load(folder.name), f"techmatch+learned ({source})"
 
 
 def _has_txtai() -> bool:
@@ -61,10 +80,19 @@ def run_quality(
     with_ablations: bool = True,
     weights: RankWeights | None = None,
     progress: bool = True,
+    model: str = "all-MiniLM-L6-v2",
+    ranker: Path | None = None,
 ) -> dict[str, Any]:
-    """Run all systems on the data set and return the report (see ``--json``)."""
+    """Run all systems on the data set and return the report (see ``--json``).
+
+    ``model`` picks the embedding model (a packaged sentence-transformers model or a
+    multilingual one such as ``use-multilingual-v3``); txtai runs only with MiniLM.
+    ``ranker`` is a saved learned ranker's folder: the pipeline is also scored with it, refused
+    (ValueError) when it was trained on any of the queries scored here.
+    """
     ds = load_beir(dataset, split, max_queries=max_queries)
-    encoder = get_encoder()
+    learned = _learned(ranker, ds) if ranker is not None else None
+    encoder = get_encoder(model)
     started = time.perf_counter()
     corpus = prepare(ds, encoder, progress=progress)
     embed_seconds = time.perf_counter() - started
@@ -76,11 +104,17 @@ def run_quality(
         "hybrid": lambda: systems.hybrid(corpus),
         "techmatch": lambda: systems.techmatch(corpus, weights),
     }
+    if learned is not None:
+        ranked_by, label = learned
+        planned[label] = lambda: systems.techmatch(corpus, weights, ranker=ranked_by)
     if corpus.query_domain_vectors is not None:
         planned["techmatch+field"] = lambda: systems.techmatch(corpus, weights, query_field=True)
     if with_ablations:
         for name, w in _ablations(weights).items():
             planned[name] = lambda w=w: systems.techmatch(corpus, w)
+    if with_txtai and model != "all-MiniLM-L6-v2":
+        print(f"txtai runs with all-MiniLM-L6-v2 only: skipping the txtai peer for {model}")
+        with_txtai = False
     if with_txtai and not _has_txtai():
         print("txtai is not installed (pip install -e '.[bench]'): skipping the txtai peer")
         with_txtai = False

@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks.beir import SHARED
 from benchmarks.cache import OUT, embed
-from matcher.embed import embed_cached, get_encoder
+from matcher.embed import embed_cached, encode_queries, get_encoder
 from matcher.index import create_index
 
 QUERY_60 = (
@@ -92,9 +92,14 @@ def award_text(row: dict[str, Any]) -> str:
 
 # -- encoders -------------------------------------------------------------------------------
 def bench_encoders(backends: Sequence[str], n_texts: int, repeat: int) -> dict[str, Any]:
-    """Single-query latency and corpus throughput of each encoder backend."""
+    """Single-query latency and corpus throughput of each encoder backend.
+
+    The query is timed through the backend's query path (``encode_queries``) and compared with
+    the first backend's over 300 real topic statements; the corpus through ``encode``.
+    """
     texts = [award_text(r) for r in load_awards(n_texts)]
-    reference = None
+    topics = load_topics(300)
+    reference = query_reference = None
     out: dict[str, Any] = {}
     for backend in backends:
         try:
@@ -102,19 +107,74 @@ def bench_encoders(backends: Sequence[str], n_texts: int, repeat: int) -> dict[s
         except Exception as exc:  # noqa: BLE001 - report and go on with the others
             out[backend] = {"error": str(exc)}
             continue
-        latency = percentiles(timed(lambda e=encoder: e.encode([QUERY_60]), repeat))
+        latency = percentiles(timed(lambda e=encoder: encode_queries(e, [QUERY_60]), repeat))
+        queries = np.concatenate([encode_queries(encoder, [t]) for t in topics])
         t0 = time.perf_counter()
         vectors = encoder.encode(texts)
         seconds = time.perf_counter() - t0
         if reference is None:
-            reference = vectors
+            reference, query_reference = vectors, queries
         cosine = float(np.min(np.sum(vectors * reference, axis=1)))
+        query_cosine = np.sum(queries * query_reference, axis=1)
         out[backend] = {
             "query_60_words": latency,
             "corpus_texts_per_s": round(len(texts) / seconds, 1),
             "corpus_texts": len(texts),
             "min_cosine_vs_first": round(cosine, 6),
+            "query_cosine_vs_first": {
+                "min": round(float(query_cosine.min()), 6),
+                "mean": round(float(query_cosine.mean()), 6),
+            },
         }
+    return out
+
+
+QUERY_60_ZH = (
+    "我们为电动公交车生产锂电池包，需要一种可靠的方法，利用电池管理系统已经测量的电压和温度信号，"
+    "在热失控开始之前及早发现内部短路，无需增加新的传感器，以便车辆能够及时提醒驾驶员并隔离故障模块。"
+)
+
+
+def chinese_texts(limit: int) -> list[str]:
+    """Chinese technology texts of the demo set (the parallel translations)."""
+    from benchmarks.bilingual import load_bilingual
+    from matcher.domain import TechnologyIn
+    from matcher.store.repo import technology_text
+
+    records = load_bilingual().technologies["zh"].values()
+    return [technology_text(TechnologyIn(**r)) for r in records][:limit]
+
+
+def bench_multilingual(models: Sequence[str], n_texts: int, repeat: int) -> dict[str, Any]:
+    """Query latency and corpus throughput of each model, in English and in Chinese.
+
+    The primary model (onnx) is measured the same way for comparison: it embeds every record
+    too, Chinese ones included. CPU milliseconds (all threads of this process) are reported
+    beside wall time: unlike wall time they barely move when other processes share the cores.
+    """
+    english = [award_text(r) for r in load_awards(n_texts)]
+    chinese = chinese_texts(n_texts)
+    out: dict[str, Any] = {}
+    for name in ["all-MiniLM-L6-v2", *models]:
+        encoder = get_encoder(name, backend="onnx")
+        row: dict[str, Any] = {"dim": encoder.dim}
+        for lang, query, texts in (("en", QUERY_60, english), ("zh", QUERY_60_ZH, chinese)):
+            encode_queries(encoder, [query] * 16)  # warm-up: first calls touch the weights
+            c0 = time.process_time()
+            row[f"query_{lang}"] = percentiles(
+                timed(lambda e=encoder, q=query: encode_queries(e, [q]), repeat, warmup=10)
+            )
+            row[f"query_{lang}"]["cpu_ms"] = round(
+                (time.process_time() - c0) * 1000 / (repeat + 10), 2
+            )
+            t0, c0 = time.perf_counter(), time.process_time()
+            encoder.encode(texts)
+            row[f"corpus_{lang}_texts_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
+            row[f"corpus_{lang}_cpu_ms_per_text"] = round(
+                (time.process_time() - c0) * 1000 / len(texts), 1
+            )
+            row[f"corpus_{lang}_texts"] = len(texts)
+        out[name] = row
     return out
 
 
@@ -362,7 +422,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--queries", type=int, default=500, help="queries per measurement")
     parser.add_argument("--texts", type=int, default=512, help="texts for encoder throughput")
-    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8-query,onnx-int8")
+    parser.add_argument(
+        "--multilingual",
+        default="use-multilingual-v3,multilingual-e5-small",
+        help="encoders: multilingual models measured beside MiniLM, English and Chinese text "
+        "('' to skip)",
+    )
     parser.add_argument("--no-txtai", action="store_true")
     parser.add_argument(
         "--synthetic",
@@ -379,6 +445,10 @@ def main(args: argparse.Namespace) -> int:
     if args.part in ("encoders", "all"):
         report["encoders"] = bench_encoders(backends, args.texts, repeat=100)
         print(json.dumps(report["encoders"], indent=2), flush=True)
+        models = [m for m in args.multilingual.split(",") if m]
+        if models:
+            report["multilingual"] = bench_multilingual(models, args.texts, repeat=100)
+            print(json.dumps(report["multilingual"], indent=2), flush=True)
     if args.part in ("indexes", "all"):
         sizes = [int(s) for s in args.sizes.split(",") if s]
         report["indexes"] = bench_indexes(

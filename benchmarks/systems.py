@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.config import RankWeights
-from matcher.domain import Components
+from matcher.features import fixed_scores
 from matcher.index import FlatIndex
-from matcher.rank import UNKNOWN, combine, lexical_feature, semantic_feature
+from matcher.ranker import LearnedRanker
 from matcher.retrieve import LexicalIndex, rrf
+from matcher.training import Pool, flat_pools
 
 Run = dict[str, dict[str, float]]
 DEPTH = 100
@@ -110,43 +111,43 @@ def hybrid(corpus: Corpus, rrf_k: int = 60) -> Run:
     return _to_run(corpus, out)
 
 
-def techmatch(
-    corpus: Corpus, weights: RankWeights | None = None, *, query_field: bool = False
-) -> Run:
-    """The full pipeline: hybrid candidates scored by the ranking layer's weighted features.
+def pools(corpus: Corpus, *, query_field: bool = False) -> list[Pool]:
+    """Every query's candidates (dense and BM25 top 100) with the engine's feature rows.
 
-    BEIR documents carry no domain codes, so the domain feature is constant unless
-    ``query_field`` scores each candidate against the query's field description.
+    The rows come from ``matcher.training.flat_pools``, which calls the feature function the
+    engine serves with. BEIR documents carry no domain codes, so the domain component is
+    constant unless ``query_field`` scores each candidate against the query's field description.
     """
+    field_vectors = corpus.query_domain_vectors if query_field else None
+    return flat_pools(
+        doc_vectors=corpus.doc_vectors,
+        query_vectors=corpus.query_vectors,
+        query_texts=corpus.query_texts,
+        lexical=corpus.lexical,
+        dense=corpus.dense,
+        depth=DEPTH,
+        domain_vectors=field_vectors,
+    )
+
+
+def techmatch(
+    corpus: Corpus,
+    weights: RankWeights | None = None,
+    *,
+    query_field: bool = False,
+    ranker: LearnedRanker | None = None,
+    candidate_pools: Sequence[Pool] | None = None,
+) -> Run:
+    """The full pipeline: hybrid candidates scored by the fixed weights or a learned ranker."""
     weights = weights or RankWeights()
-    dense_hits, lexical_hits = _channels(corpus)
     out = []
-    for q, (d, lx) in enumerate(zip(dense_hits, lexical_hits, strict=True)):
-        candidates = {i for i, _ in d} | {i for i, _ in lx}
-        if not candidates:
-            out.append([])
-            continue
-        ids = np.fromiter(candidates, dtype=np.int64)
-        cosine = corpus.doc_vectors[ids] @ corpus.query_vectors[q]
-        bm25_all = corpus.lexical.scores(corpus.query_texts[q])
-        bm25 = bm25_all[ids]
-        best = float(bm25.max()) if len(bm25) else 0.0
-        if query_field and corpus.query_domain_vectors is not None:
-            field_fit = corpus.doc_vectors[ids] @ corpus.query_domain_vectors[q]
+    for pool in candidate_pools or pools(corpus, query_field=query_field):
+        if ranker is None:
+            scores = fixed_scores(pool.matrix, weights)
         else:
-            field_fit = np.full(len(ids), UNKNOWN)
-        scored = []
-        for j, doc in enumerate(ids):
-            c = Components(
-                semantic=semantic_feature(float(cosine[j])),
-                lexical=lexical_feature(float(bm25[j]), best),
-                domain=semantic_feature(float(field_fit[j])),
-                readiness=1.0,  # BEIR sets carry no readiness or region: constant, no effect
-                region=UNKNOWN,
-            )
-            scored.append((int(doc), combine(c, weights)))
-        scored.sort(key=lambda kv: -kv[1])
-        out.append(scored[:DEPTH])
+            scores = ranker.decision(pool.matrix)
+        order = np.argsort(-scores, kind="stable")[:DEPTH]
+        out.append([(int(pool.ids[j]), float(scores[j])) for j in order])
     return _to_run(corpus, out)
 
 

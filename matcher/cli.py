@@ -24,6 +24,10 @@ broker_app = typer.Typer(help="Certify brokers and issue their API tokens.", no_
 app.add_typer(broker_app, name="broker")
 admin_app = typer.Typer(help="Administrator API tokens.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+ranker_app = typer.Typer(
+    help="Train, inspect, promote and roll back the learned ranker.", no_args_is_help=True
+)
+app.add_typer(ranker_app, name="ranker")
 
 COLLECTIONS = ("technologies", "needs")
 
@@ -337,6 +341,109 @@ def admin_token(
         token = issue_token(session, role="admin", label=label)
         session.commit()
     _print_token(token, "an administrator")
+
+
+# -- the learned ranker -------------------------------------------------------------------------
+@ranker_app.command("train")
+def ranker_train(
+    dataset: Annotated[
+        Path | None, typer.Option("--dataset", help="labelled data in the BEIR layout")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="qrels split (qrels/<split>.tsv)")] = "dev",
+    from_feedback: Annotated[
+        bool, typer.Option("--from-feedback", help="brokers' feedback and deal outcomes")
+    ] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="grouped CV folds")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train a ranker, choosing model and settings by grouped cross-validation; saved, not used
+    until `matcher ranker promote`."""
+    from matcher import learn
+    from matcher.ranker_store import RankerError
+
+    if (dataset is None) == (not from_feedback):
+        _fail("give exactly one of --dataset DIR or --from-feedback")
+    engine = _engine()
+    try:
+        if dataset is not None:
+            trained = learn.train_from_dataset(engine, dataset, split, folds=folds)
+        else:
+            trained = learn.train_from_feedback(engine, folds=folds)
+    except (RankerError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    cv = trained.meta["cross_validation"]
+    if as_json:
+        typer.echo(json.dumps({"id": trained.model_id, "cross_validation": cv}, indent=2))
+        return
+    typer.echo(f"saved {trained.model_id}: {cv['best']} (not in use until promoted)")
+    typer.echo(f"grouped {cv['folds']}-fold CV over {cv['queries']} queries, nDCG@10:")
+    typer.echo(f"  {'fixed weights':<58} {cv['fixed_ndcg@10']:.4f}")
+    for name, value in cv["learned_ndcg@10"].items():
+        mark = " <- chosen" if name == cv["best"] else ""
+        typer.echo(f"  {name:<58} {value:.4f}{mark}")
+
+
+@ranker_app.command("status")
+def ranker_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What ranks now, how much feedback there is, and the saved models."""
+    from matcher import learn
+
+    report = learn.status(_engine())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"ranking: {report['ranking']} (MATCHER_RANKER={report['setting']})")
+    typer.echo(
+        f"feedback: {report['judged_matches']} judged matches "
+        f"({report['held_back_matches']} held back to judge promotions); "
+        f"minimum {report['min_feedback']}"
+    )
+    if not report["models"]:
+        typer.echo("no trained rankers")
+    for m in report["models"]:
+        cv = m.get("cross_validation", {})
+        held = m.get("held_back_evaluation")
+        line = (
+            f"  {'*' if m['in_use'] else ' '} {m['id']}  {m['created']}  {m['source']}  "
+            f"{cv.get('best', m['kind'])}  CV nDCG@10 {cv.get('best_ndcg@10', 0):.4f} "
+            f"(fixed {cv.get('fixed_ndcg@10', 0):.4f})"
+        )
+        if held:
+            line += (
+                f"; held back {held['candidate_ndcg@10']:.4f} vs {held['against']} "
+                f"{held['current_ndcg@10']:.4f}"
+            )
+        typer.echo(line)
+
+
+@ranker_app.command("promote")
+def ranker_promote(
+    model_id: Annotated[str | None, typer.Argument(help="model id (default: the newest)")] = None,
+) -> None:
+    """Put a model in use if it beats the ranking in use on held-back feedback (exit 1 if not)."""
+    from matcher import learn
+    from matcher.ranker_store import RankerError
+
+    try:
+        verdict = learn.promote(_engine(), model_id)
+    except RankerError as exc:
+        _fail(str(exc))
+    typer.echo(verdict.message)
+    if not verdict.promoted:
+        raise typer.Exit(1)
+
+
+@ranker_app.command("rollback")
+def ranker_rollback() -> None:
+    """Withdraw the model in use: the one promoted before it, or the fixed weights, returns."""
+    from matcher import learn
+    from matcher.ranker_store import RankerError
+
+    try:
+        now = learn.rollback(_engine())
+    except RankerError as exc:
+        _fail(str(exc))
+    typer.echo(f"rolled back; now ranking with {now or 'the fixed weights'}")
 
 
 def main() -> None:  # pragma: no cover

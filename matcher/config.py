@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         "(benchmarks/RESULTS.md)",
     )
     batch_size: int = 16
+    multilingual_model: str = Field(
+        default="use-multilingual-v3",
+        description="second, multilingual vector space for Chinese and cross-language pairs: "
+        "use-multilingual-v3 | multilingual-e5-small | off (English-only). English pairs keep "
+        "the primary model (benchmarks/RESULTS.md, Cross-lingual)",
+    )
+    language_calibration: bool = Field(
+        default=True,
+        description="map each document language's multilingual scores onto one scale per query "
+        "(corrects the encoders' preference for text in the query's own language)",
+    )
     index_kind: str = Field(default="auto", description="flat | hnsw | ivf | auto")
     index_auto_threshold: int = Field(
         default=20_000, description="auto: exact search below this many vectors, HNSW above"
@@ -63,22 +74,42 @@ class Settings(BaseSettings):
     distance_scale_km: float = Field(
         default=1500.0, description="region fit halves roughly at this distance"
     )
+    ranker: str = Field(
+        default="auto",
+        description="auto: the promoted learned ranker if there is one, else the fixed weights; "
+        "fixed: always the fixed weights",
+    )
+    ranker_min_feedback: int = Field(
+        default=200,
+        description="judged matches needed before a ranker is trained from feedback or promoted "
+        "(below it the fixed weights stay in use)",
+    )
     progress: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.batch_size < 1:
             raise ValueError("MATCHER_BATCH_SIZE must be at least 1")
+        if self.ranker not in ("auto", "fixed"):
+            raise ValueError("MATCHER_RANKER must be auto or fixed")
         return self
 
     @property
     def encoder_id(self) -> str:
         """Identity of the vectors (model + backend): keys the cache and the index metadata."""
+        from matcher.embed import DOCUMENT_BACKEND, NATIVE_MODELS  # native: no backend
+
+        backend = DOCUMENT_BACKEND.get(self.encoder_backend, self.encoder_backend)
         return (
             self.model
-            if self.encoder_backend == "torch"
-            else f"{self.model}+{self.encoder_backend}"
+            if backend == "torch" or self.model in NATIVE_MODELS
+            else f"{self.model}+{backend}"
         )
+
+    @property
+    def multilingual_enabled(self) -> bool:
+        """Whether records are also indexed in the multilingual space."""
+        return self.multilingual_model.strip().lower() not in ("", "off", "none", "false", "0")
 
     @property
     def models_dir(self) -> Path:

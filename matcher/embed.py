@@ -33,6 +33,20 @@ class Encoder(Protocol):
         ...
 
 
+class QueryEncoder(Encoder, Protocol):
+    """An encoder that embeds search queries differently from documents (e5's ``query:``)."""
+
+    def encode_query(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode queries into an (n, dim) float32 array of unit vectors."""
+        ...
+
+
+def encode_queries(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """Embed search queries: the encoder's query path when it has one, else ``encode``."""
+    encode_query = getattr(encoder, "encode_query", None)
+    return encode_query(texts) if callable(encode_query) else encoder.encode(texts)
+
+
 def content_hash(text: str) -> str:
     """Stable hash of the exact text that is embedded."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -102,11 +116,19 @@ def _torch_backend(name: str, batch_size: int, cache_dir: Path) -> Encoder:
     return SentenceTransformerEncoder(name, batch_size=batch_size)
 
 
-def _onnx_backend(variant: str) -> Callable[[str, int, Path], Encoder]:
+def _onnx_backend(
+    variant: str, query_variant: str | None = None
+) -> Callable[[str, int, Path], Encoder]:
     def make(name: str, batch_size: int, cache_dir: Path) -> Encoder:
         from matcher.embed_onnx import OnnxEncoder  # onnxruntime stays an optional import
 
-        return OnnxEncoder(name, variant=variant, cache_dir=cache_dir, batch_size=batch_size)
+        return OnnxEncoder(
+            name,
+            variant=variant,
+            query_variant=query_variant,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+        )
 
     return make
 
@@ -116,6 +138,32 @@ BACKENDS: dict[str, Callable[[str, int, Path], Encoder]] = {
     "torch": _torch_backend,
     "onnx": _onnx_backend("fp32"),
     "onnx-int8": _onnx_backend("int8"),
+    # Documents as "onnx" (the torch vectors, same cache and index); each query through the
+    # block-quantised int8 graph: ~1.4x faster to encode, ~98% of top-10 results unchanged.
+    "onnx-int8-query": _onnx_backend("fp32", "int8-block"),
+}
+
+# Backends whose document vectors are another backend's (so they share its cache and indexes).
+DOCUMENT_BACKEND: dict[str, str] = {"onnx-int8-query": "onnx"}
+
+
+def _e5(batch_size: int) -> Encoder:
+    from matcher.embed_multi import E5Encoder
+
+    return E5Encoder(batch_size=batch_size)
+
+
+def _use(batch_size: int) -> Encoder:
+    from matcher.embed_multi import UseEncoder
+
+    return UseEncoder(batch_size=max(batch_size, 64))
+
+
+# Multilingual models that bring their own inference engine, so no torch/onnx backend applies:
+# model name → factory(batch size). They embed Chinese and English into one space.
+NATIVE_MODELS: dict[str, Callable[[int], Encoder]] = {
+    "multilingual-e5-small": _e5,
+    "use-multilingual-v3": _use,
 }
 
 _ENCODERS: dict[tuple[str, int, str, str], Encoder] = {}
@@ -129,7 +177,18 @@ def get_encoder(
     backend: str = "torch",
     cache_dir: Path | None = None,
 ) -> Encoder:
-    """The process-wide encoder for a model name and backend (loaded on first use, then reused)."""
+    """The process-wide encoder for a model name and backend (loaded on first use, then reused).
+
+    A model of ``NATIVE_MODELS`` runs on its own engine whatever ``backend`` says, one
+    instance per process (the first caller's batch size only sets how texts are chunked).
+    """
+    native = NATIVE_MODELS.get(name)
+    if native is not None:
+        with _ENCODERS_LOCK:
+            key = (name, 0, "native", "")
+            if key not in _ENCODERS:
+                _ENCODERS[key] = native(batch_size)
+            return _ENCODERS[key]
     make = BACKENDS.get(backend)
     if make is None:
         choices = ", ".join(BACKENDS)

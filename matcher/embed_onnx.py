@@ -20,7 +20,12 @@ from matcher.embed import PACKAGED_MODELS, EncoderUnavailableError
 
 # Bump when the export/optimise/quantise steps change so old files are rebuilt.
 RECIPE = 1
-VARIANTS = ("fp32", "int8")
+# fp32: the torch vectors. int8: dynamic per-channel int8 of every weight (fastest, but one
+# activation scale per tensor moves ~5% of top-10 results). int8-block: int8 weights and int8
+# arithmetic in blocks of 128 along each dot product (a scale per block, activations included),
+# attention's projections too, so queries keep ~98% of top-10 results (benchmarks/RESULTS.md).
+VARIANTS = ("fp32", "int8", "int8-block")
+BLOCK = 128  # int8-block: values per scale; 32 is closer to fp32 but slower here
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -143,6 +148,106 @@ def _quantize_int8(source: Path, target: Path) -> None:
     )
 
 
+def _split_attention(model: Any) -> None:
+    """Fused Attention → its QKV MatMul + Split + MultiHeadAttention (same result, ~1e-6).
+
+    The fused op keeps its projection weights inside, out of reach of block quantisation; as a
+    plain MatMul the projection is quantised like every other linear layer.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Attention" or len(node.input) != 4 or node.input[1] not in weights:
+            nodes.append(node)
+            continue
+        x, w, bias, mask_index = node.input
+        heads = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "num_heads")
+        hidden = int(weights[w].dims[1]) // 3
+        sizes = numpy_helper.from_array(
+            np.array([hidden] * 3, dtype=np.int64), f"{node.name}_split"
+        )
+        graph.initializer.append(sizes)
+        qkv = [f"{node.name}_{c}" for c in "qkv"]
+        nodes += [
+            helper.make_node("MatMul", [x, w], [f"{node.name}_qkv"], name=f"{node.name}_MatMul"),
+            helper.make_node(
+                "Split", [f"{node.name}_qkv", sizes.name], qkv, name=f"{node.name}_Split", axis=2
+            ),
+            # Q, K, V biases stay fp32; mask_index holds each row's length, as for Attention.
+            helper.make_node(
+                "MultiHeadAttention",
+                [*qkv, bias, mask_index],
+                list(node.output),
+                name=f"{node.name}_MHA",
+                domain="com.microsoft",
+                num_heads=heads,
+            ),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def _quantize_int8_blocks(source: Path, target: Path, block: int = BLOCK) -> None:
+    """Every constant-weight MatMul → MatMulNBits: 8-bit symmetric weights, one scale per block.
+
+    accuracy_level 4 makes ONNX Runtime quantise each activation row per block too and multiply
+    in int8 (VNNI where the CPU has it), so scales follow the data far more closely than
+    dynamic quantisation's one scale per tensor.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnxruntime.capi._pybind_state import quantize_matmul_8bits
+
+    model = onnx.load(str(source))
+    _split_attention(model)
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        tensor = weights.get(node.input[1]) if node.op_type == "MatMul" else None
+        if tensor is None or len(tensor.dims) != 2:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(tensor).astype(np.float32)
+        k, n = w.shape
+        blocks = -(-k // block)
+        padded = np.ascontiguousarray(np.pad(w, ((0, blocks * block - k), (0, 0))))
+        packed = np.zeros((n, blocks, block), dtype=np.uint8)
+        scales = np.zeros((n, blocks), dtype=np.float32)
+        zero_points = np.zeros((n, blocks), dtype=np.uint8)  # unused: symmetric
+        quantize_matmul_8bits(packed, padded, scales, zero_points, block, n, k, True)
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(packed, f"{tensor.name}_Q8"),
+                numpy_helper.from_array(scales, f"{tensor.name}_scales"),
+            ]
+        )
+        nodes.append(
+            helper.make_node(
+                "MatMulNBits",
+                [node.input[0], f"{tensor.name}_Q8", f"{tensor.name}_scales"],
+                list(node.output),
+                name=f"{node.name}_Q8",
+                domain="com.microsoft",
+                K=k,
+                N=n,
+                bits=8,
+                block_size=block,
+                accuracy_level=4,
+            )
+        )
+    used = {name for node in nodes for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(target))
+
+
 def ensure_exported(name: str, variant: str, cache_dir: Path) -> Path:
     """The ONNX file of a model variant, exported atomically unless a valid one is cached."""
     onnxruntime = _require_onnxruntime()
@@ -160,8 +265,8 @@ def ensure_exported(name: str, variant: str, cache_dir: Path) -> Path:
     }
     if path.is_file() and _read_json(meta_path) == meta:
         return path
-    # int8 is quantised from the fp32 export, which is cached too and so exported only once.
-    fp32 = ensure_exported(name, "fp32", cache_dir) if variant == "int8" else None
+    # int8 variants are quantised from the fp32 export, which is cached too (exported once).
+    fp32 = ensure_exported(name, "fp32", cache_dir) if variant != "fp32" else None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Build beside the target so os.replace is atomic; the meta goes last, marking it complete.
@@ -169,6 +274,8 @@ def ensure_exported(name: str, variant: str, cache_dir: Path) -> Path:
             work = Path(tmp)
             if fp32 is None:
                 _export_fp32(source, work / "model.onnx", work)
+            elif variant == "int8-block":
+                _quantize_int8_blocks(fp32, work / "model.onnx")
             else:
                 _quantize_int8(fp32, work / "model.onnx")
             os.replace(work / "model.onnx", path)
@@ -185,19 +292,26 @@ def ensure_exported(name: str, variant: str, cache_dir: Path) -> Path:
 
 
 class OnnxEncoder:
-    """A sentence-transformers model (mean pooling, normalised) run by ONNX Runtime on the CPU."""
+    """A sentence-transformers model (mean pooling, normalised) run by ONNX Runtime on the CPU.
+
+    ``query_variant`` gives search queries a model of their own (``encode_query``): documents
+    keep ``variant``'s vectors, and so its name, index and cache, while each one-off query runs
+    through the faster quantised graph.
+    """
 
     def __init__(
         self,
         name: str = "all-MiniLM-L6-v2",
         *,
         variant: str = "fp32",
+        query_variant: str | None = None,
         cache_dir: Path,
         batch_size: int = 64,
         threads: int | None = None,
     ) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown ONNX variant {variant!r}; choose one of {VARIANTS}")
+        for chosen in (variant, query_variant or variant):
+            if chosen not in VARIANTS:
+                raise ValueError(f"unknown ONNX variant {chosen!r}; choose one of {VARIANTS}")
         ort = _require_onnxruntime()
         from tokenizers import Tokenizer
 
@@ -214,9 +328,12 @@ class OnnxEncoder:
         self.variant = variant
         self.batch_size = batch_size
         # Dynamic int8 quantises activations with one scale per tensor, so rows sharing a batch
-        # (and their padding) would shift each other's vectors: run int8 one text at a time.
-        self._rows_per_run = 1 if variant == "int8" else batch_size
+        # (and their padding) would shift each other's vectors; int8-block's kernels also round
+        # differently with the batch's shape. Run both one text at a time.
+        self._rows_per_run = 1 if variant in ("int8", "int8-block") else batch_size
         self.path = ensure_exported(name, variant, cache_dir)
+        self.query_variant = query_variant
+        self.query_path = ensure_exported(name, query_variant, cache_dir) if query_variant else None
 
         self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=self.max_length)
@@ -231,11 +348,19 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
+        self._query_session = (
+            ort.InferenceSession(str(self.query_path), options, providers=["CPUExecutionProvider"])
+            if self.query_path
+            else None
+        )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()
+        if self._query_session is not None:
+            # Only then: matcher.embed.encode_queries looks for this attribute.
+            self.encode_query = self._encode_query
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
+    def _run(self, ids: list[list[int]], session: Any = None) -> np.ndarray:
         """One padded batch → mean-pooled, L2-normalised vectors."""
         width = max(len(row) for row in ids)
         input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
@@ -249,7 +374,8 @@ class OnnxEncoder:
             "attention_mask": mask,
             "token_type_ids": np.zeros_like(input_ids),
         }
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        session = session or self._session
+        hidden = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         # Same epsilon as torch.nn.functional.normalize, which sentence-transformers uses.
@@ -269,3 +395,11 @@ class OnnxEncoder:
                 chosen = order[start : start + self._rows_per_run]
                 out[chosen] = self._run([ids[i] for i in chosen])
         return out
+
+    def _encode_query(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode search queries through the query model, each alone (no padding)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+            return np.concatenate([self._run([row], self._query_session) for row in ids])

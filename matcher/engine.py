@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from matcher.config import Settings, get_settings
+from matcher.crosslingual import LanguageSpace
 from matcher.domain import BrokerIn, Match, NeedIn, TechnologyIn
-from matcher.embed import Encoder, content_hash, get_encoder
+from matcher.embed import Encoder, content_hash, encode_queries, get_encoder
 from matcher.indexer import CollectionIndex
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.match import Matcher
@@ -43,6 +44,10 @@ class ImportRejectedError(ValueError):
         )
 
 
+def _language(row: Any) -> str:
+    return getattr(row, "language", None) or "en"
+
+
 @dataclass(frozen=True)
 class CollectionView:
     """A snapshot of a collection for ranking: BM25, detached rows and their texts by id."""
@@ -50,6 +55,9 @@ class CollectionView:
     lexical: LexicalIndex
     rows: dict[int, Any]
     texts: dict[int, str]
+    languages: frozenset[str] = frozenset()  # what the active records are written in
+    # The multilingual space of these rows, built on the first query that needs it.
+    spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -63,7 +71,13 @@ class ImportResult:
 class Engine:
     """Store + encoder + indexes + ranking, shared by the CLI, the API and the benchmarks."""
 
-    def __init__(self, settings: Settings | None = None, *, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        encoder: Encoder | None = None,
+        multilingual_encoder: Encoder | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self.settings.ensure_home()
         if self.settings.faiss_threads > 0:
@@ -75,6 +89,7 @@ class Engine:
         self.sessions = session_factory(self.db)
         self.taxonomy: Taxonomy = load_taxonomy(self.settings.data_dir)
         self._encoder = encoder
+        self._multilingual_encoder = multilingual_encoder
         self._lock = threading.RLock()
         self.cache = repo.SqlEmbeddingCache(self.sessions)
         sources = {"technologies": self._technology_texts, "needs": self._need_texts}
@@ -89,6 +104,23 @@ class Engine:
             )
             for name, source in sources.items()
         }
+        # The same records in the multilingual space (Chinese and cross-language pairs), a
+        # companion of each index so that writes, verify and repair cover it.
+        self.multilingual_indexes: dict[str, CollectionIndex] = {}
+        if self.settings.multilingual_enabled:
+            for name, source in sources.items():
+                companion = CollectionIndex(
+                    name,
+                    settings=self.settings,
+                    encoder=lambda: self.multilingual_encoder,
+                    cache=self.cache,
+                    source=source,
+                    encoder_id=self._multilingual_id,
+                    directory=self.settings.index_dir / f"{name}.multilingual",
+                    label="multilingual",
+                )
+                self.indexes[name].companions.append(companion)
+                self.multilingual_indexes[name] = companion
         self._views: dict[str, CollectionView] = {}
         self.matcher = Matcher(self)
 
@@ -108,6 +140,22 @@ class Engine:
         # An encoder handed in (tests, benchmarks) names its own vectors; otherwise the settings
         # do, so that loading an index never has to load the model.
         return self._encoder.name if self._encoder is not None else self.settings.encoder_id
+
+    @property
+    def multilingual_encoder(self) -> Encoder:
+        """The multilingual model (``MATCHER_MULTILINGUAL_MODEL``), loaded on first use."""
+        if self._multilingual_encoder is None:
+            if not self.settings.multilingual_enabled:
+                raise RuntimeError("the multilingual space is off (MATCHER_MULTILINGUAL_MODEL)")
+            self._multilingual_encoder = get_encoder(
+                self.settings.multilingual_model, batch_size=self.settings.batch_size
+            )
+        return self._multilingual_encoder
+
+    def _multilingual_id(self) -> str:
+        if self._multilingual_encoder is not None:
+            return self._multilingual_encoder.name
+        return self.settings.multilingual_model
 
     def close(self) -> None:
         """Release database connections."""
@@ -140,12 +188,28 @@ class Engine:
                     lexical=LexicalIndex(list(texts), list(texts.values())),
                     rows={r.id: r for r in rows},
                     texts=texts,
+                    languages=frozenset(_language(r) for r in rows),
                 )
             return self._views[collection]
 
     def lexical(self, collection: str) -> LexicalIndex:
         """BM25 over a collection's active records."""
         return self.view(collection).lexical
+
+    def language_space(self, collection: str) -> LanguageSpace | None:
+        """The collection's records in the multilingual space, grouped by language (None when
+        the multilingual space is off). Built once per view, so writes rebuild it."""
+        companion = self.multilingual_indexes.get(collection)
+        if companion is None:
+            return None
+        view = self.view(collection)
+        with self._lock:
+            if "space" not in view.spaces:
+                languages = {i: _language(r) for i, r in view.rows.items()}
+                view.spaces["space"] = LanguageSpace.build(
+                    languages, companion.index, self.indexes[collection].index
+                )
+            return view.spaces["space"]
 
     # -- writing -------------------------------------------------------------------------
     def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
@@ -229,9 +293,16 @@ class Engine:
         return out
 
     # -- matching (delegated) ------------------------------------------------------------
-    def match_need(self, key: str | int, *, top: int = 10, persist: bool = True) -> list[Match]:
-        """Ranked technologies for a stored need."""
-        return self.matcher.for_need(key, top=top, persist=persist)
+    def match_need(
+        self,
+        key: str | int,
+        *,
+        top: int = 10,
+        persist: bool = True,
+        exclude: frozenset[int] = frozenset(),
+    ) -> list[Match]:
+        """Ranked technologies for a stored need (``exclude``: technology ids to leave out)."""
+        return self.matcher.for_need(key, top=top, persist=persist, exclude=exclude)
 
     def match_technology(self, key: str | int, *, top: int = 10) -> list[Match]:
         """Ranked needs for a stored technology."""
@@ -243,4 +314,8 @@ class Engine:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Vector of an ad-hoc query text (never cached: queries are one-off)."""
-        return self.encoder.encode([text])[0]
+        return encode_queries(self.encoder, [text])[0]
+
+    def embed_query_multilingual(self, text: str) -> np.ndarray:
+        """Vector of an ad-hoc query text in the multilingual space."""
+        return encode_queries(self.multilingual_encoder, [text])[0]

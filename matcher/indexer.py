@@ -39,11 +39,23 @@ class VerifyReport:
     missing: list[int] = field(default_factory=list)  # in the database, not in the index
     extra: list[int] = field(default_factory=list)  # in the index, no longer in the database
     stale: list[int] = field(default_factory=list)  # text changed since it was indexed
+    # Reports of companion indexes over the same records (e.g. "multilingual"), folded in.
+    parts: dict[str, VerifyReport] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """True when the index matches the database exactly."""
+        """True when the index (and every companion) matches the database exactly."""
         return self.problem is None and not (self.missing or self.extra or self.stale)
+
+    def include(self, label: str, other: VerifyReport) -> None:
+        """Fold a companion index's report in: its problem and drifted ids count here too."""
+        self.parts[label] = other
+        if other.problem:
+            note = f"{label} index: {other.problem}"
+            self.problem = f"{self.problem}; {note}" if self.problem else note
+        for name in ("missing", "extra", "stale"):
+            ids = getattr(self, name)
+            ids[:] = sorted(set(ids) | set(getattr(other, name)))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (ids truncated to the first 20)."""
@@ -57,6 +69,7 @@ class VerifyReport:
             "extra": len(self.extra),
             "stale": len(self.stale),
             "examples": (self.missing + self.extra + self.stale)[:20],
+            **({"parts": {k: r.as_dict() for k, r in self.parts.items()}} if self.parts else {}),
         }
 
 
@@ -65,7 +78,11 @@ Source = Callable[[], Sequence[tuple[int, str]]]
 
 
 class CollectionIndex:
-    """One searchable collection (technologies or needs): vectors on disk, kept in sync."""
+    """One searchable collection (technologies or needs): vectors on disk, kept in sync.
+
+    Companions are further indexes of the same records in another model's space (the
+    multilingual one); every write, rebuild, verify and repair covers them too.
+    """
 
     def __init__(
         self,
@@ -76,15 +93,19 @@ class CollectionIndex:
         cache: EmbeddingCache,
         source: Source,
         encoder_id: Callable[[], str] | None = None,
+        directory: Path | None = None,
+        label: str = "primary",
     ) -> None:
         self.name = name
+        self.label = label
         self.settings = settings
         self._encoder = encoder
         self._cache = cache
         self._source = source
         self._encoder_id = encoder_id
-        self.directory: Path = settings.index_dir / name
+        self.directory: Path = directory or settings.index_dir / name
         self._index: BaseVectorIndex | None = None
+        self.companions: list[CollectionIndex] = []
 
     @property
     def _model_id(self) -> str:
@@ -100,8 +121,8 @@ class CollectionIndex:
                 self._index, _ = load_index(self.directory, expected_model=self._model_id)
             except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
                 if read_meta(self.directory) is not None:
-                    log.warning("%s index unusable (%s); rebuilding", self.name, exc)
-                self.rebuild()
+                    log.warning("%s %s index unusable (%s); rebuilding", self.name, self.label, exc)
+                self._rebuild_own()
         assert self._index is not None
         return self._index
 
@@ -132,7 +153,13 @@ class CollectionIndex:
 
     # -- writing -------------------------------------------------------------------------
     def rebuild(self) -> int:
-        """Build the index from scratch from the store (embeddings come from the cache)."""
+        """Build the index and its companions from scratch (embeddings come from the cache)."""
+        count = self._rebuild_own()
+        for companion in self.companions:
+            companion.rebuild()
+        return count
+
+    def _rebuild_own(self) -> int:
         records = self._source()
         encoder = self._encoder()
         vectors = self._embed([t for _, t in records])
@@ -152,6 +179,8 @@ class CollectionIndex:
         self._grow_past_threshold()
         if save:
             self.save()
+        for companion in self.companions:
+            companion.upsert(items, save=save)
 
     def _grow_past_threshold(self) -> None:
         """With `auto`, an exact index that outgrew the threshold becomes HNSW (no re-encoding)."""
@@ -174,11 +203,20 @@ class CollectionIndex:
         removed = self.index.remove(np.asarray(ids, dtype=np.int64)) if ids else 0
         if removed and save:
             self.save()
+        for companion in self.companions:
+            companion.remove(ids, save=save)
         return removed
 
     # -- checking ------------------------------------------------------------------------
     def verify(self) -> VerifyReport:
-        """Compare the index on disk with the store: corrupt, missing, extra or stale entries."""
+        """Compare the index (and its companions) on disk with the store: corrupt, missing,
+        extra or stale entries."""
+        report = self._verify_own()
+        for companion in self.companions:
+            report.include(companion.label, companion._verify_own())
+        return report
+
+    def _verify_own(self) -> VerifyReport:
         records = self._source()
         report = VerifyReport(self.name, db_count=len(records), index_count=0)
         if not self.directory.exists():
@@ -204,24 +242,37 @@ class CollectionIndex:
         return report
 
     def repair(self, *, full: bool = False) -> VerifyReport:
-        """Fix what verify finds; a corrupt or foreign index, or ``full``, is rebuilt."""
-        report = self.verify()
+        """Fix what verify finds, companions included; a corrupt or foreign index, or ``full``,
+        is rebuilt."""
+        report = self._repair_own(full=full)
+        for companion in self.companions:
+            report.include(companion.label, companion._repair_own(full=full))
+        return report
+
+    def _repair_own(self, *, full: bool) -> VerifyReport:
+        report = self._verify_own()
         if full or report.problem is not None:
             self._index = None
-            self.rebuild()
+            self._rebuild_own()
             return report
         by_id = dict(self._source())
         self._index = None  # reload what is on disk before patching it
-        self.upsert([(i, by_id[i]) for i in report.missing + report.stale], save=False)
-        self.remove(report.extra, save=False)
+        todo = [(i, by_id[i]) for i in report.missing + report.stale]
+        if todo:
+            vectors = self._embed([t for _, t in todo])
+            self.index.add(np.array([i for i, _ in todo], dtype=np.int64), vectors)
+            self._grow_past_threshold()
+        if report.extra:
+            self.index.remove(np.asarray(report.extra, dtype=np.int64))
         self.save()
         return report
 
     def stats(self) -> dict[str, Any]:
-        """What is on disk: the saved metadata."""
+        """What is on disk: the saved metadata (companions under their label)."""
         meta = read_meta(self.directory)
         return {
             "collection": self.name,
             "path": str(self.directory),
             **(meta.to_dict() if meta is not None else {"count": 0, "built": False}),
+            **{c.label: c.stats() for c in self.companions},
         }

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from matcher import ENGINE_VERSION
+from matcher.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual
 from matcher.domain import Components, Match
+from matcher.features import (
+    LearnedFeature,
+    candidate_features,
+    fixed_scores,
+    learned_phrase,
+    query_size,
+)
+from matcher.ingest import detect_language
 from matcher.phrases import LANGUAGES, join, language_of, phrase
 from matcher.rank import (
     UNKNOWN,
@@ -17,13 +26,11 @@ from matcher.rank import (
     Query,
     domain_feature,
     explain,
-    lexical_feature,
-    normalised_weights,
     passes_hard_filters,
     readiness_feature,
     region_feature,
-    semantic_feature,
 )
+from matcher.ranker_store import active_ranker
 from matcher.retrieve import hybrid_candidates, words
 from matcher.store import repo
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
@@ -105,8 +112,18 @@ class Matcher:
         self.engine = engine
 
     # -- entry points --------------------------------------------------------------------
-    def for_need(self, key: str | int, *, top: int = 10, persist: bool = True) -> list[Match]:
-        """Technologies for a stored need (its stored vector is reused, not re-embedded)."""
+    def for_need(
+        self,
+        key: str | int,
+        *,
+        top: int = 10,
+        persist: bool = True,
+        exclude: frozenset[int] = frozenset(),
+    ) -> list[Match]:
+        """Technologies for a stored need (its stored vector is reused, not re-embedded).
+
+        ``exclude``: technology ids left out of the search (benchmarks remove a pool's copies).
+        """
         need, text, vector = self._stored("needs", key)
         matches = self._rank(
             query=need,
@@ -115,6 +132,7 @@ class Matcher:
             target="technologies",
             top=top,
             lang=need.language,
+            exclude=exclude,
         )
         for m in matches:
             m.need_id, m.need_ref = need.id, need.ref
@@ -236,6 +254,41 @@ class Matcher:
             return index.vector(doc_id)
         return self.engine.indexes[collection]._embed([text])[0]
 
+    def crosslingual_query(
+        self, query: Any, query_text: str, query_vector: np.ndarray, target: str
+    ) -> tuple[LanguageSpace, CrossLingualQuery] | None:
+        """The multilingual side of a query, or None when it and the target are all English.
+
+        A stored need or technology reuses its indexed multilingual vector; free text is
+        embedded (an English query over English records never pays for this).
+        """
+        engine = self.engine
+        if target not in engine.multilingual_indexes:
+            return None
+        language = getattr(query, "language", None) or detect_language(query_text)
+        if not needs_multilingual(language, engine.view(target).languages):
+            return None
+        space = engine.language_space(target)
+        if space is None:
+            return None
+        if isinstance(query, NeedRow | TechnologyRow):
+            source = "needs" if isinstance(query, NeedRow) else "technologies"
+            companion = engine.multilingual_indexes[source]
+            index = companion.index
+            vector = index.vector(query.id) if query.id in index else None
+            if vector is None:
+                vector = companion._embed([query_text])[0]
+        elif engine.multilingual_encoder is engine.encoder:  # one model in both spaces
+            vector = query_vector
+        else:
+            vector = engine.embed_query_multilingual(query_text)
+        return space, CrossLingualQuery(
+            language=language,
+            vector=vector,
+            primary_vector=query_vector,
+            calibrate=engine.settings.language_calibration,
+        )
+
     def _rank(
         self,
         *,
@@ -245,11 +298,19 @@ class Matcher:
         target: str,
         top: int,
         lang: str = "en",
+        observe: Callable[[list[int], np.ndarray], None] | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> list[Match]:
+        """Candidates, hard filters, scores and explanations of one query.
+
+        ``observe``, when given, receives the candidates' ids and feature rows (training reads
+        the features of judged pairs through it, so they are the ones serving computes).
+        """
         engine = self.engine
         dense = engine.indexes[target].index
         view = engine.view(target)
         k = max(engine.settings.candidates, top)
+        crosslingual = self.crosslingual_query(query, query_text, query_vector, target)
         while True:
             candidates = hybrid_candidates(
                 query_vector=query_vector,
@@ -258,6 +319,8 @@ class Matcher:
                 lexical=view.lexical,
                 k=k,
                 rrf_k=engine.settings.rrf_k,
+                exclude=exclude,
+                crosslingual=crosslingual,
             )
             kept = [
                 (c, view.rows[c.id])
@@ -268,22 +331,7 @@ class Matcher:
             if len(kept) >= top or k >= len(dense):
                 break
             k *= 4
-        best_bm25 = max((c.bm25 for c, _ in kept), default=0.0)
-        features = _FeatureCache(self.engine, query, target, lang)
-        w_sem, w_lex, w_dom, w_rdy, w_reg = normalised_weights(engine.settings.weights)
-        scored = []
-        for cand, row in kept:
-            domain, readiness, region = features.of(row)
-            semantic = semantic_feature(cand.semantic)
-            lexical = lexical_feature(cand.bm25, best_bm25)
-            score = (
-                w_sem * semantic
-                + w_lex * lexical
-                + w_dom * domain.value
-                + w_rdy * readiness.value
-                + w_reg * region.value
-            )
-            scored.append((score, row.id, semantic, lexical, row, (domain, readiness, region)))
+        scored = self._score(query, query_text, kept, target, top, lang, observe)
         scored.sort(key=lambda item: (-item[0], item[1]))
         # Only what is shown gets a Match and an explanation (shared words need the texts).
         shown = scored[:top]
@@ -299,6 +347,11 @@ class Matcher:
             )
             match = self._match(row, target, score, components)
             match.explanations = self._explanations(query, row, target, semantic, evidence[row.id])
+            if len(feats) > 3:  # ranked by a learned model: name the features that moved it most
+                match.explanations = {
+                    code: explain([text, learned_phrase(feats[3].moves, code)], code)
+                    for code, text in match.explanations.items()
+                }
             match.explanation = match.explained_in(language_of(lang))
             match.rank = rank
             matches.append(match)
@@ -310,6 +363,8 @@ class Matcher:
         """The explanation of one shown match in each language a reader may ask for."""
         tax, scale = self.engine.taxonomy, self.engine.settings.distance_scale_km
         need, tech = (query, row) if target == "technologies" else (row, query)
+        languages = {getattr(query, "language", None), row.language}
+        across = None not in languages and len(languages) == 2
         out = {}
         for lang in LANGUAGES:
             readiness = (
@@ -318,11 +373,12 @@ class Matcher:
                 else readiness_feature(need, tech, lang).phrase
             )
             score = f"{semantic:.2f}"
-            text = (
-                phrase(lang, "text.terms", score=score, terms=join(lang, terms, "list.sep"))
-                if terms
-                else phrase(lang, "text.fit", score=score)
-            )
+            if across:  # a need and a technology written in different languages
+                text = phrase(lang, "text.cross", score=score)
+            elif terms:
+                text = phrase(lang, "text.terms", score=score, terms=join(lang, terms, "list.sep"))
+            else:
+                text = phrase(lang, "text.fit", score=score)
             out[lang] = explain(
                 [
                     domain_feature(need, tech, tax, lang).phrase,
@@ -333,6 +389,66 @@ class Matcher:
                 lang,
             )
         return out
+
+    def _score(
+        self,
+        query: Any,
+        query_text: str,
+        kept: Sequence[tuple[Any, Any]],
+        target: str,
+        top: int,
+        lang: str,
+        observe: Callable[[list[int], np.ndarray], None] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Score the kept candidates: (score, id, semantic, lexical, row, metadata features).
+
+        The feature rows come from ``candidate_features``, the function training uses. The
+        promoted learned ranker scores them when there is one (technologies for a need or a
+        text: the direction brokers judge), else the fixed weights; the learned ranking's top
+        ``top`` results get a ``LearnedFeature`` naming the features that moved them most.
+        """
+        cache = _FeatureCache(self.engine, query, target, lang)
+        metadata = [cache.of(row) for _, row in kept]
+        query_lang = getattr(query, "language", None) or detect_language(query_text)
+        n = len(kept)
+
+        def column(values: Any) -> np.ndarray:
+            return np.fromiter(values, dtype=np.float64, count=n)
+
+        ids = [row.id for _, row in kept]
+        matrix = candidate_features(
+            cosine=column(c.semantic for c, _ in kept),
+            bm25=column(c.bm25 for c, _ in kept),
+            dense_rank=column(c.dense_rank or 0 for c, _ in kept),
+            lexical_rank=column(c.lexical_rank or 0 for c, _ in kept),
+            domain=column(m[0].value for m in metadata),
+            readiness=column(m[1].value for m in metadata),
+            region=column(m[2].value for m in metadata),
+            language_match=column(getattr(r, "language", None) == query_lang for _, r in kept),
+            query_terms=query_size(query_text),
+            doc_terms=self.engine.view(target).lexical.doc_terms(ids),
+        )
+        if observe is not None:
+            observe(ids, matrix)
+        if not n:
+            return []
+        ranker = active_ranker(self.engine.settings) if target == "technologies" else None
+        scores = (
+            fixed_scores(matrix, self.engine.settings.weights)
+            if ranker is None
+            else ranker.score(matrix)
+        )
+        scored: list[tuple[Any, ...]] = [
+            (float(scores[i]), ids[i], float(matrix[i, 0]), float(matrix[i, 1]), row, metadata[i])
+            for i, (_, row) in enumerate(kept)
+        ]
+        if ranker is not None and scored:
+            shown = sorted(range(n), key=lambda i: (-scored[i][0], scored[i][1]))[:top]
+            for i, moves in zip(shown, ranker.moves(matrix, shown), strict=True):
+                head = scored[i]
+                learned = LearnedFeature(head[0], learned_phrase(moves, lang), moves)
+                scored[i] = (*head[:5], (*head[5], learned))
+        return scored
 
     def _passes(self, query: Any, row: Any, target: str) -> bool:
         tax = self.engine.taxonomy

@@ -71,7 +71,19 @@ PHRASES: dict[str, dict[str, str]] = {
 
 # Names of the ranking features, for explanations of a learned ranking.
 FEATURE_NAMES: dict[str, dict[str, str]] = {
-    "en": {},
+    "en": {
+        "semantic": "semantic similarity",
+        "lexical": "keyword match",
+        "bm25": "keyword weight",
+        "semantic_gap": "similarity against the best",
+        "lexical_gap": "keywords against the best",
+        "dense_rr": "semantic search rank",
+        "lexical_rr": "keyword search rank",
+        "query_terms": "query length",
+        "doc_terms": "length",
+        "semantic_z": "similarity against the others",
+        "bm25_z": "keywords against the others",
+    },
     "zh": {
         "semantic": "语义相似度",
         "lexical": "关键词匹配",
@@ -79,6 +91,15 @@ FEATURE_NAMES: dict[str, dict[str, str]] = {
         "readiness": "成熟度",
         "region": "地区",
         "language": "语言",
+        "bm25": "关键词权重",
+        "semantic_gap": "与最佳候选的语义差距",
+        "lexical_gap": "与最佳候选的关键词差距",
+        "dense_rr": "语义检索排名",
+        "lexical_rr": "关键词检索排名",
+        "query_terms": "查询长度",
+        "doc_terms": "篇幅",
+        "semantic_z": "相对语义相似度",
+        "bm25_z": "相对关键词匹配",
     },
 }
 

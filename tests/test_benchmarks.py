@@ -85,6 +85,33 @@ def test_quality_smoke(tiny_beir: Path, tmp_path: Path) -> None:
     assert len(list((tmp_path / "plots").glob("*.png"))) == 2
 
 
+def test_learn_smoke(tiny_beir: Path, tmp_path: Path) -> None:
+    report_path = tmp_path / "learn.json"
+    result = _run(
+        [
+            "learn",
+            "--datasets",
+            str(tiny_beir),
+            "--part",
+            "cv",
+            "--folds",
+            "2",
+            "--inner-folds",
+            "2",
+            "--json",
+            str(report_path),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+    cv = report["cv"][tiny_beir.name]
+    assert cv["queries"] == 20 and len(cv["learned_folds"]) == 2
+    assert 0.0 <= cv["learned_ndcg@10"] <= 1.0 and 0.0 <= cv["fixed_ndcg@10"] <= 1.0
+    assert len(cv["chosen_per_fold"]) == 2 and cv["every_spec_same_folds"]
+    assert "| data set |" in result.stdout
+
+
 def test_speed_smoke(tmp_path: Path) -> None:
     report_path = tmp_path / "speed.json"
     result = _run(
@@ -111,3 +138,35 @@ def test_speed_smoke(tmp_path: Path) -> None:
     assert kinds["hnsw"]["recall@10"] > 0.9
     assert kinds["flat"]["single"]["p95_ms"] > 0
     assert report["machine"]["cores"] >= 1
+
+
+def test_bilingual_smoke(tmp_path: Path) -> None:
+    report_path = tmp_path / "bilingual.json"
+    result = _run(
+        [
+            "bilingual",
+            "--systems",
+            "minilm,minilm|use+cal",
+            "--max-needs",
+            "3",
+            "--distractors",
+            "12",
+            "--json",
+            str(report_path),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+    assert report["needs"] == {"en": 3, "zh": 3} and report["pool"]["zh"] > 0
+    fused = report["systems"]["minilm|use+cal"]
+    assert fused["multilingual"] == "use-multilingual-v3" and fused["calibration"]
+    assert fused["verify_ok"]
+    for direction in ("zh->en", "en->zh", "en->en", "zh->zh"):
+        for ranking in ("engine", "dense"):
+            scores = fused[direction][ranking]
+            assert scores["queries"] == 3
+            assert all(0.0 <= scores[m] <= 1.0 for m in ("recall@1", "recall@10", "ndcg@10"))
+        # A small pool: the multilingual space finds every intended answer across languages.
+        assert fused[direction]["dense"]["recall@10"] == 1.0
+    assert "| minilm|use+cal |" in result.stdout
