@@ -254,3 +254,21 @@ def test_multilingual_space_can_be_switched_off(tmp_path: Path, encoder: Encoder
         assert engine.match_text("海上钢结构防腐涂料", top=3)  # still answers, MiniLM only
     finally:
         engine.close()
+
+
+def test_chinese_is_matched_as_words_in_the_lexical_channel() -> None:
+    from matcher.retrieve import LexicalIndex, words
+
+    # jieba segments the text into words (海上 / 风电 / 防腐 / 涂层), not single characters.
+    assert words("海上风电塔筒防腐涂层") == ["海上", "风电", "塔筒", "防腐", "涂层"]
+    docs = {
+        1: "一种用于海上钢结构的石墨烯防腐涂层",
+        2: "上海的海风很大，适合放风筝",  # shares the characters 海, 上, 风 but no word
+        3: "风电叶片的防冰涂层",
+    }
+    lexical = LexicalIndex(list(docs), list(docs.values()))
+    found = dict(lexical.search("海上风电防腐涂层", 3))
+    assert list(found)[:2] == [1, 3]
+    assert 2 not in found
+    # Mixed text: English terms and Chinese words are both indexed.
+    assert {"mosfet", "栅极"} <= set(words("SiC MOSFET 栅极 阈值 漂移"))
