@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from api.auth import find_token
 from api.config import ApiSettings
+from api.i18n import normalise
 from matcher.engine import Engine
-from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES, language_of
+from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 from matcher.store.models import BrokerRow
 
 
@@ -45,8 +46,8 @@ def preferred_language(accept_language: str) -> str | None:
                 weight = float(params.strip()[2:])
             except ValueError:
                 weight = 0.0
-        base = tag.strip().lower().replace("_", "-").split("-")[0]
-        if base in LANGUAGES and weight > 0:
+        base = normalise(tag)
+        if base is not None and weight > 0:
             ranked.append((-weight, position, base))
     return min(ranked)[2] if ranked else None
 
@@ -60,12 +61,12 @@ def reader_language(
 ) -> str:
     """The language explanations are written in: ``lang``, else Accept-Language, else English."""
     if lang is not None:
-        if language_of(lang) != lang.strip().lower().split("-")[0] or not lang.strip():
+        if normalise(lang) is None:
             raise HTTPException(
                 422,
                 f"lang: unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
             )
-        return language_of(lang)
+        return normalise(lang) or DEFAULT_LANGUAGE
     return preferred_language(request.headers.get("accept-language", "")) or DEFAULT_LANGUAGE
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from starlette.routing import NoMatchFound
 
 from api.config import ApiSettings
-from api.deps import ApiSettingsDep, EngineDep
+from api.deps import ApiSettingsDep, EngineDep, preferred_language
 from api.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise, t, translate_error
 from matcher.domain import IPStatus, Licensing
 from matcher.engine import Engine
@@ -139,11 +139,8 @@ def choose_language(request: Request) -> tuple[str, bool]:
     remembered = normalise(request.cookies.get(LANG_COOKIE))
     if remembered:
         return remembered, False
-    for part in request.headers.get("accept-language", "").split(","):
-        found = normalise(part.split(";")[0])
-        if found:
-            return found, False
-    return DEFAULT_LANGUAGE, False
+    preferred = preferred_language(request.headers.get("accept-language", ""))
+    return preferred or DEFAULT_LANGUAGE, False
 
 
 # -- CSRF (signed double submit) -----------------------------------------------------------

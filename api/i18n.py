@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-LANGUAGES = ("en", "zh")
-DEFAULT_LANGUAGE = "en"
+from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "MESSAGES", "normalise", "t", "translate_error"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {

@@ -715,6 +715,4 @@ def search(
     else:
         extra = hidden_count(session, caller, NeedRow)
         matches = needs_for_text(engine, body, body.top + extra)
-    return MatchList(
-        items=_keep_visible(session, caller, matches, body.target, body.top, lang)
-    )
+    return MatchList(items=_keep_visible(session, caller, matches, body.target, body.top, lang))
