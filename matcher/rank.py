@@ -232,10 +232,20 @@ def normalised_weights(weights: RankWeights) -> tuple[float, ...]:
     return tuple(w / total for w in raw)
 
 
-def combine(components: Components, weights: RankWeights) -> float:
-    """Weighted mean of the components: the score in [0, 1]."""
+def combine(components: Components, weights: RankWeights, *, same_language: bool = True) -> float:
+    """Weighted mean of the components: the score in [0, 1].
+
+    A need and a technology written in different languages share no words, so for them the
+    lexical component is missing rather than zero: the mean of the other four.
+    """
+    w = normalised_weights(weights)
     values = (getattr(components, name) for name in COMPONENTS)
-    return sum(v * w for v, w in zip(values, normalised_weights(weights), strict=True))
+    total = 0.0
+    for v, weight in zip(values, w, strict=True):
+        total = total + v * weight
+    if not same_language and w[1] < 1.0:
+        return (total - w[1] * components.lexical) / (1.0 - w[1])
+    return total
 
 
 def explain(phrases: Sequence[str], lang: str = "en") -> str:

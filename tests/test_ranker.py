@@ -62,12 +62,24 @@ def test_serving_and_training_call_the_same_feature_function(
     assert len(calls) == 1 and calls[0].shape[1] == len(FEATURES)
 
 
+def fixed_score(engine, need_ref: str, match) -> float:  # type: ignore[no-untyped-def]
+    """What ``rank.combine`` gives a match (lexical missing across languages)."""
+    need = next(r for r in engine.view("needs").rows.values() if r.ref == need_ref)
+    tech = engine.view("technologies").rows[match.technology_id]
+    same = need.language == tech.language
+    return combine(match.components, engine.settings.weights, same_language=same)
+
+
 def test_fixed_weights_stay_the_default_to_the_last_bit(demo_engine) -> None:
     assert active_ranker(demo_engine.settings) is None
+    languages = set()
+    # N-001 is written in Chinese: its English candidates are scored across languages.
     for ref in ("N-001", "N-010", "N-042"):
         for m in demo_engine.match_need(ref, top=10, persist=False):
-            assert m.score == combine(m.components, demo_engine.settings.weights)
+            assert m.score == fixed_score(demo_engine, ref, m)
             assert "learned ranking" not in m.explanation
+            languages.add(demo_engine.view("technologies").rows[m.technology_id].language)
+    assert languages == {"en", "zh"}
 
 
 def test_serving_rows_equal_the_labelled_data_path_on_the_same_pairs(
@@ -231,7 +243,7 @@ def test_promotion_serving_refusal_and_rollback(seeded) -> None:
     assert learn.rollback(engine) is None
     assert active_ranker(engine.settings) is None
     for m in engine.match_need("N-001", top=5, persist=False):
-        assert m.score == combine(m.components, engine.settings.weights)
+        assert m.score == fixed_score(engine, "N-001", m)
     with pytest.raises(RankerError, match="fixed weights already rank"):
         learn.rollback(engine)
 
