@@ -270,5 +270,7 @@ def test_chinese_is_matched_as_words_in_the_lexical_channel() -> None:
     found = dict(lexical.search("海上风电防腐涂层", 3))
     assert list(found)[:2] == [1, 3]
     assert 2 not in found
+    # Function words are not evidence (they made "shared terms: 用于、的" explanations).
+    assert words("用于远程监护的心电贴") == ["远程", "监护", "心电", "贴"]
     # Mixed text: English terms and Chinese words are both indexed.
     assert {"mosfet", "栅极"} <= set(words("SiC MOSFET 栅极 阈值 漂移"))
