@@ -55,28 +55,28 @@ def build_records(
     if vectors is None:
         vectors = engine.encoder.encode([award_text(a) for a in awards])
     domains = suggest_domains(vectors, engine.taxonomy, engine.encoder)
-    records = []
-    for award, domain in zip(awards, domains, strict=True):
-        state = f"US-{award.get('state') or ''}"
-        records.append(
-            TechnologyIn.model_construct(
-                id=award["_id"],
-                title=award["title"][:300] or "untitled",
-                description=award["text"],
-                owner=award.get("firm") or "unknown",
-                domains=[domain],
-                trl=PHASE_TRL.get(award.get("phase", ""), 5),
-                region=state if engine.taxonomy.is_region(state) else "US",
-                ip_status=IPStatus.none,
-                patents=[],
-                cpc=[],
-                keywords=[],
-                language=None,
-                licensing=None,
-                confidential=False,
-            )
-        )
-    return records
+    return [award_record(a, d, engine.taxonomy) for a, d in zip(awards, domains, strict=True)]
+
+
+def award_record(award: dict, domain: str, tax: Taxonomy) -> TechnologyIn:
+    """An SBIR award as a technology: phase → TRL, state → region, the suggested domain."""
+    state = f"US-{award.get('state') or ''}"
+    return TechnologyIn.model_construct(
+        id=award["_id"],
+        title=award["title"][:300] or "untitled",
+        description=award["text"],
+        owner=award.get("firm") or "unknown",
+        domains=[domain],
+        trl=PHASE_TRL.get(award.get("phase", ""), 5),
+        region=state if tax.is_region(state) else "US",
+        ip_status=IPStatus.none,
+        patents=[],
+        cpc=[],
+        keywords=[],
+        language=None,
+        licensing=None,
+        confidential=False,
+    )
 
 
 def add_needs(engine: Engine, topics: Sequence[str]) -> list[str]:

@@ -28,11 +28,11 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from benchmarks.cache import OUT, embed
-from benchmarks.e2e import PHASE_TRL, suggest_domains
+from benchmarks.e2e import award_record, suggest_domains
 from benchmarks.speed import SHARED, award_text
 from matcher import learn
 from matcher.config import Settings
-from matcher.domain import BrokerIn, IPStatus, NeedIn, TechnologyIn
+from matcher.domain import BrokerIn, NeedIn
 from matcher.embed import Encoder, get_encoder
 from matcher.engine import Engine
 from matcher.features import fixed_scores
@@ -105,25 +105,7 @@ def build(
         },
     )
     award_domains = suggest_domains(vectors["award"], tax, encoder)
-    technologies = [
-        TechnologyIn.model_construct(
-            id=a["_id"],
-            title=(a["title"] or "untitled")[:300],
-            description=a["text"],
-            owner=a.get("firm") or "unknown",
-            domains=[d],
-            trl=PHASE_TRL.get(a["phase"], 5),
-            region=f"US-{a['state']}" if tax.is_region(f"US-{a['state']}") else "US",
-            ip_status=IPStatus.none,
-            patents=[],
-            cpc=[],
-            keywords=[],
-            language=None,
-            licensing=None,
-            confidential=False,
-        )
-        for a, d in zip(awards, award_domains, strict=True)
-    ]
+    technologies = [award_record(a, d, tax) for a, d in zip(awards, award_domains, strict=True)]
     states = [t.region for t in technologies if t.region != "US"]
     rng = np.random.default_rng(seed)
     need_domains = suggest_domains(vectors["need"], tax, encoder)
