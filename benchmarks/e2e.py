@@ -101,13 +101,24 @@ def add_needs(engine: Engine, topics: Sequence[str]) -> list[str]:
     return [n.id for n in needs]
 
 
-def run_end_to_end(*, n_queries: int, backends: Sequence[str], with_txtai: bool) -> dict[str, Any]:
-    """Time free-text and stored-need matching for each query encoder, and txtai."""
+def run_end_to_end(
+    *, n_queries: int, backends: Sequence[str], with_txtai: bool, corpus_backend: str = "onnx"
+) -> dict[str, Any]:
+    """Time free-text and stored-need matching for each query encoder, and txtai.
+
+    The abstracts are embedded (once, then from the cache) by ``corpus_backend``; each backend
+    of ``backends`` encodes the queries.
+    """
     awards = load_awards()
     topics = load_topics(n_queries)
-    reference = get_encoder()
+    reference = get_encoder(backend=corpus_backend)
     engine = build_engine(awards, reference)
-    out: dict[str, Any] = {"documents": len(awards), "queries": len(topics), "engine": {}}
+    out: dict[str, Any] = {
+        "documents": len(awards),
+        "queries": len(topics),
+        "corpus_encoder": reference.name,
+        "engine": {},
+    }
     baseline: list[list[int]] | None = None
     for backend in backends:
         encoder = get_encoder("all-MiniLM-L6-v2", backend=backend)

@@ -7,10 +7,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from matcher.config import Settings, get_settings
@@ -58,6 +60,19 @@ class CollectionView:
     languages: frozenset[str] = frozenset()  # what the active records are written in
     # The multilingual space of these rows, built on the first query that needs it.
     spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
+
+
+class Record(SimpleNamespace):
+    """A stored row's column values as plain attributes, detached from the database.
+
+    Ranking reads several attributes of every candidate (~200 per query); an ORM attribute
+    costs several times a plain one, so the in-memory view holds these instead of rows.
+    """
+
+
+def record_of(row: Any) -> Record:
+    """The column values of an ORM row as a ``Record``."""
+    return Record(**{c.key: getattr(row, c.key) for c in sa_inspect(row).mapper.column_attrs})
 
 
 @dataclass
@@ -179,11 +194,14 @@ class Engine:
             if collection not in self._views:
                 rows: list[Any]
                 with self.sessions() as session:
-                    if collection == "technologies":
-                        rows = list(repo.active_technologies(session))
-                    else:
-                        rows = list(repo.active_needs(session))
-                texts = {r.id: self._text_of(r) for r in rows}
+                    found: Sequence[Any] = (
+                        repo.active_technologies(session)
+                        if collection == "technologies"
+                        else repo.active_needs(session)
+                    )
+                    rows = [record_of(r) for r in found]
+                text_of = repo.technology_text if collection == "technologies" else repo.need_text
+                texts = {r.id: text_of(r) for r in rows}
                 self._views[collection] = CollectionView(
                     lexical=LexicalIndex(list(texts), list(texts.values())),
                     rows={r.id: r for r in rows},

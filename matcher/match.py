@@ -67,6 +67,11 @@ class TextOffer:
         return passes_hard_filters(strict, self, tax)  # type: ignore[arg-type]
 
 
+def query_language(query: Any, text: str) -> str:
+    """The language a query is written in: a stored record's own, else detected from its text."""
+    return getattr(query, "language", None) or detect_language(text)
+
+
 class _FeatureCache:
     """Domain, readiness and region features of one query, memoised by what each depends on.
 
@@ -198,6 +203,7 @@ class Matcher:
                 target="needs",
                 top=top,
                 lang=lang,
+                languages=(language_of(lang),),
             )
         query = Query(
             domains=list(domains),
@@ -209,6 +215,7 @@ class Matcher:
             region_hard=hard and region is not None,
         )
         vector = self.engine.embed_query(text)
+        # A free-text answer is read once, in one language: the others are not written.
         return self._rank(
             query=query,
             query_text=text,
@@ -216,6 +223,7 @@ class Matcher:
             target="technologies",
             top=top,
             lang=lang,
+            languages=(language_of(lang),),
         )
 
     # -- internals -----------------------------------------------------------------------
@@ -255,7 +263,12 @@ class Matcher:
         return self.engine.indexes[collection]._embed([text])[0]
 
     def crosslingual_query(
-        self, query: Any, query_text: str, query_vector: np.ndarray, target: str
+        self,
+        query: Any,
+        query_text: str,
+        query_vector: np.ndarray,
+        target: str,
+        language: str | None = None,
     ) -> tuple[LanguageSpace, CrossLingualQuery] | None:
         """The multilingual side of a query, or None when it and the target are all English.
 
@@ -265,7 +278,7 @@ class Matcher:
         engine = self.engine
         if target not in engine.multilingual_indexes:
             return None
-        language = getattr(query, "language", None) or detect_language(query_text)
+        language = language or query_language(query, query_text)
         if not needs_multilingual(language, engine.view(target).languages):
             return None
         space = engine.language_space(target)
@@ -300,17 +313,21 @@ class Matcher:
         lang: str = "en",
         observe: Callable[[list[int], np.ndarray], None] | None = None,
         exclude: frozenset[int] = frozenset(),
+        languages: Sequence[str] = LANGUAGES,
     ) -> list[Match]:
         """Candidates, hard filters, scores and explanations of one query.
 
         ``observe``, when given, receives the candidates' ids and feature rows (training reads
         the features of judged pairs through it, so they are the ones serving computes).
+        ``languages``: the languages the explanations are written in (stored and routed
+        matches keep every language; a free-text answer needs only its reader's).
         """
         engine = self.engine
         dense = engine.indexes[target].index
         view = engine.view(target)
         k = max(engine.settings.candidates, top)
-        crosslingual = self.crosslingual_query(query, query_text, query_vector, target)
+        language = query_language(query, query_text)
+        crosslingual = self.crosslingual_query(query, query_text, query_vector, target, language)
         while True:
             candidates = hybrid_candidates(
                 query_vector=query_vector,
@@ -322,16 +339,18 @@ class Matcher:
                 exclude=exclude,
                 crosslingual=crosslingual,
             )
-            kept = [
-                (c, view.rows[c.id])
-                for c in candidates
-                if c.id in view.rows and self._passes(query, view.rows[c.id], target)
-            ]
+            rows = view.rows
+            found = [(c, rows[c.id]) for c in candidates if c.id in rows]
+            kept = (
+                [(c, row) for c, row in found if self._passes(query, row, target)]
+                if self._filters(query, target)
+                else found
+            )
             # Hard filters may empty the candidate list: widen the net until enough survive.
             if len(kept) >= top or k >= len(dense):
                 break
             k *= 4
-        scored = self._score(query, query_text, kept, target, top, lang, observe)
+        scored = self._score(query, query_text, kept, target, top, lang, observe, language)
         scored.sort(key=lambda item: (-item[0], item[1]))
         # Only what is shown gets a Match and an explanation (shared words need the texts).
         shown = scored[:top]
@@ -346,7 +365,9 @@ class Matcher:
                 region=feats[2].value,
             )
             match = self._match(row, target, score, components)
-            match.explanations = self._explanations(query, row, target, semantic, evidence[row.id])
+            match.explanations = self._explanations(
+                query, row, target, semantic, evidence[row.id], languages, (lang, feats)
+            )
             if len(feats) > 3:  # ranked by a learned model: name the features that moved it most
                 match.explanations = {
                     code: explain([text, learned_phrase(feats[3].moves, code)], code)
@@ -358,15 +379,26 @@ class Matcher:
         return matches
 
     def _explanations(
-        self, query: Any, row: Any, target: str, semantic: float, terms: Sequence[str]
+        self,
+        query: Any,
+        row: Any,
+        target: str,
+        semantic: float,
+        terms: Sequence[str],
+        languages: Sequence[str] = LANGUAGES,
+        ranked: tuple[str, Sequence[Feature]] | None = None,
     ) -> dict[str, str]:
-        """The explanation of one shown match in each language a reader may ask for."""
+        """The explanation of one shown match in each of ``languages``.
+
+        ``ranked``: the language the ranking wrote its domain and region phrases in, and those
+        features; that language reuses them instead of describing the pair again.
+        """
         tax, scale = self.engine.taxonomy, self.engine.settings.distance_scale_km
         need, tech = (query, row) if target == "technologies" else (row, query)
-        languages = {getattr(query, "language", None), row.language}
-        across = None not in languages and len(languages) == 2
+        written = {getattr(query, "language", None), row.language}
+        across = None not in written and len(written) == 2
         out = {}
-        for lang in LANGUAGES:
+        for lang in languages:
             readiness = (
                 phrase(lang, "trl.unknown")
                 if getattr(tech, "trl", None) is None
@@ -379,15 +411,12 @@ class Matcher:
                 text = phrase(lang, "text.terms", score=score, terms=join(lang, terms, "list.sep"))
             else:
                 text = phrase(lang, "text.fit", score=score)
-            out[lang] = explain(
-                [
-                    domain_feature(need, tech, tax, lang).phrase,
-                    readiness,
-                    region_feature(need, tech, tax, scale, lang).phrase,
-                    text,
-                ],
-                lang,
-            )
+            if ranked is not None and ranked[0] == lang:
+                domain, region = ranked[1][0].phrase, ranked[1][2].phrase
+            else:
+                domain = domain_feature(need, tech, tax, lang).phrase
+                region = region_feature(need, tech, tax, scale, lang).phrase
+            out[lang] = explain([domain, readiness, region, text], lang)
         return out
 
     def _score(
@@ -399,6 +428,7 @@ class Matcher:
         top: int,
         lang: str,
         observe: Callable[[list[int], np.ndarray], None] | None = None,
+        query_lang: str | None = None,
     ) -> list[tuple[Any, ...]]:
         """Score the kept candidates: (score, id, semantic, lexical, row, metadata features).
 
@@ -409,22 +439,35 @@ class Matcher:
         """
         cache = _FeatureCache(self.engine, query, target, lang)
         metadata = [cache.of(row) for _, row in kept]
-        query_lang = getattr(query, "language", None) or detect_language(query_text)
+        query_lang = query_lang or query_language(query, query_text)
         n = len(kept)
-
-        def column(values: Any) -> np.ndarray:
-            return np.fromiter(values, dtype=np.float64, count=n)
-
         ids = [row.id for _, row in kept]
+        # One pass over the candidates, then whole columns (cheaper than a pass per column).
+        evidence = np.array(
+            [
+                (
+                    c.semantic,
+                    c.bm25,
+                    c.dense_rank or 0,
+                    c.lexical_rank or 0,
+                    r.language == query_lang,
+                )
+                for c, r in kept
+            ],
+            dtype=np.float64,
+        ).reshape(n, 5)
+        components = np.array(
+            [(m[0].value, m[1].value, m[2].value) for m in metadata], dtype=np.float64
+        ).reshape(n, 3)
         matrix = candidate_features(
-            cosine=column(c.semantic for c, _ in kept),
-            bm25=column(c.bm25 for c, _ in kept),
-            dense_rank=column(c.dense_rank or 0 for c, _ in kept),
-            lexical_rank=column(c.lexical_rank or 0 for c, _ in kept),
-            domain=column(m[0].value for m in metadata),
-            readiness=column(m[1].value for m in metadata),
-            region=column(m[2].value for m in metadata),
-            language_match=column(getattr(r, "language", None) == query_lang for _, r in kept),
+            cosine=evidence[:, 0],
+            bm25=evidence[:, 1],
+            dense_rank=evidence[:, 2],
+            lexical_rank=evidence[:, 3],
+            domain=components[:, 0],
+            readiness=components[:, 1],
+            region=components[:, 2],
+            language_match=evidence[:, 4],
             query_terms=query_size(query_text),
             doc_terms=self.engine.view(target).lexical.doc_terms(ids),
         )
@@ -449,6 +492,13 @@ class Matcher:
                 learned = LearnedFeature(head[0], learned_phrase(moves, lang), moves)
                 scored[i] = (*head[:5], (*head[5], learned))
         return scored
+
+    @staticmethod
+    def _filters(query: Any, target: str) -> bool:
+        """Whether hard filters can drop a candidate (a need or text without them cannot)."""
+        if target != "technologies":
+            return True
+        return bool(getattr(query, "trl_hard", False) or getattr(query, "region_hard", False))
 
     def _passes(self, query: Any, row: Any, target: str) -> bool:
         tax = self.engine.taxonomy

@@ -245,6 +245,14 @@ class LexicalIndex:
         position = self._position.get(int(doc_id))
         return float(scores[position]) if position is not None else 0.0
 
+    def scores_of(self, scores: np.ndarray, doc_ids: Sequence[int]) -> list[float]:
+        """Several documents' scores out of a ``scores`` vector (0 for an unknown id)."""
+        position = self._position
+        at = np.fromiter((position.get(int(d), -1) for d in doc_ids), dtype=np.int64)
+        if not len(scores):
+            return [0.0] * len(at)
+        return np.where(at >= 0, scores[np.maximum(at, 0)], 0.0).tolist()
+
     def doc_terms(self, doc_ids: Sequence[int]) -> np.ndarray:
         """Distinct terms (stems and bigrams) of each document, 0 for an unknown id.
 
@@ -262,7 +270,7 @@ class LexicalIndex:
         return np.where(positions >= 0, counts[np.maximum(positions, 0)], 0.0)
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A retrieved document with its evidence from each channel."""
 
@@ -331,12 +339,21 @@ def hybrid_candidates(
             cand.lexical_rank = len(lexical_order)
             cand.bm25 = score
     fused = rrf([dense_ids[:k], lexical_order[:k]], k=rrf_k)
+    # Lexical-only candidates get their cosine, dense-only ones their BM25, in one batch each.
+    unseen = [c.id for c in candidates.values() if c.dense_rank is None and c.id not in semantic_of]
+    if unseen:
+        cosines = dense.similarities(unseen, query_vector).tolist()
+        for doc_id, cosine in zip(unseen, cosines, strict=True):
+            if cosine == cosine:  # not NaN: the document has a vector
+                candidates[doc_id].semantic = cosine
     for doc_id, cand in candidates.items():
         cand.fused = fused.get(doc_id, 0.0)
         if cand.dense_rank is None and doc_id in semantic_of:
             cand.semantic = semantic_of[doc_id]
-        elif cand.dense_rank is None and doc_id in dense:
-            cand.semantic = float(np.dot(dense.vector(doc_id), query_vector))
-        if cand.lexical_rank is None and lexical is not None and bm25_scores is not None:
-            cand.bm25 = lexical.score_of(bm25_scores, doc_id)
+    if lexical is not None and bm25_scores is not None:
+        dense_only = [c.id for c in candidates.values() if c.lexical_rank is None]
+        for doc_id, score in zip(
+            dense_only, lexical.scores_of(bm25_scores, dense_only), strict=True
+        ):
+            candidates[doc_id].bm25 = score
     return sorted(candidates.values(), key=lambda c: -c.fused)

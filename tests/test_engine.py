@@ -42,7 +42,15 @@ def test_match_both_ways_and_persist(engine: Engine, tmp_path: Path) -> None:
     assert set(item["components"]) == {"semantic", "lexical", "domain", "readiness", "region"}
     assert 0.0 <= item["score"] <= 1.0 and item["explanation"]
 
+    # A free-text answer is written in its reader's language only; stored matches keep both.
+    text = "paint that stops offshore steel from rusting"
+    in_chinese = engine.match_text(text, top=3, lang="zh")
+    assert [m.technology_ref for m in in_chinese] == [m.technology_ref for m in found]
+    assert set(in_chinese[0].explanations) == {"zh"}
+    assert in_chinese[0].explanation == in_chinese[0].explanations["zh"] != item["explanation"]
+
     by_need = engine.match_need("N-1", top=3)
+    assert set(by_need[0].explanations) == {"en", "zh"}
     assert by_need[0].technology_ref == "T-2"
     assert by_need[0].explanation.startswith(
         "same field: new materials › functional coatings and thin films; TRL 6 meets minimum 5"
@@ -62,6 +70,28 @@ def test_match_both_ways_and_persist(engine: Engine, tmp_path: Path) -> None:
     assert for_tech[0].need_ref == "N-2"
     with pytest.raises(NotFoundError):
         engine.match_need("N-404")
+
+
+def test_candidates_carry_both_channels_evidence() -> None:
+    """A candidate found by one channel gets the other channel's score too (read in batches)."""
+    from matcher.index import FlatIndex
+    from matcher.retrieve import LexicalIndex, hybrid_candidates
+
+    vectors = np.eye(3, 4, dtype=np.float32)
+    dense = FlatIndex(4)
+    dense.add(np.array([10, 11, 12]), vectors)
+    texts = ["solar cell encapsulation", "graphene coating for steel", "sodium battery"]
+    lexical = LexicalIndex([10, 11, 12], texts)
+    query = np.array([0.8, 0.36, 0.48, 0.0], dtype=np.float32)  # nearest: 10, then 12, 11
+    found = hybrid_candidates(
+        query_vector=query, query_text="graphene", dense=dense, lexical=lexical, k=1
+    )
+    by_id = {c.id: c for c in found}
+    assert set(by_id) == {10, 11}
+    assert (by_id[10].dense_rank, by_id[10].lexical_rank) == (1, None)
+    assert (by_id[11].dense_rank, by_id[11].lexical_rank) == (None, 1)
+    assert by_id[11].semantic == pytest.approx(0.36) and by_id[10].semantic == pytest.approx(0.8)
+    assert by_id[11].bm25 > 0 and by_id[10].bm25 == 0.0
 
 
 def test_dense_index_equals_exact_search(sqlite_engine: Engine, tmp_path: Path) -> None:

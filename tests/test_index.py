@@ -106,6 +106,10 @@ def test_contract(kind: str, data: tuple[np.ndarray, np.ndarray, np.ndarray]) ->
     np.testing.assert_array_equal(idx.vector(int(ids[2])), x[2])
     with pytest.raises(KeyError):
         idx.vector(999_999)
+    # Several stored vectors against a query at once; an unknown id gives NaN, not an error.
+    sims = idx.similarities([int(ids[4]), 999_999, int(ids[0])], x[1])
+    np.testing.assert_allclose(sims[[0, 2]], [x[4] @ x[1], x[0] @ x[1]], rtol=1e-6)
+    assert np.isnan(sims[1]) and idx.similarities([], x[1]).shape == (0,)
     with pytest.raises(IndexMismatchError):
         idx.search(unit(1, dim=DIM + 1), 1)
     with pytest.raises(IndexMismatchError):

@@ -465,8 +465,13 @@ def _keep_visible(
     return _to_public(session, kept, target, lang)
 
 
-def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Match]:
-    """Needs ranked for a free-text offer: its TRL is ``trl_min`` (or ``trl_max``)."""
+def needs_for_text(
+    engine: Engine, search: SearchRequest, top: int, lang: str | None = None
+) -> list[Match]:
+    """Needs ranked for a free-text offer: its TRL is ``trl_min`` (or ``trl_max``).
+
+    Explanations are written in ``lang`` (default: the request's ``lang``, else English).
+    """
     return engine.match_text(
         search.text,
         target="needs",
@@ -476,7 +481,7 @@ def needs_for_text(engine: Engine, search: SearchRequest, top: int) -> list[Matc
         region=search.region,
         hard=search.hard,
         top=top,
-        lang=search.lang or "en",
+        lang=lang or search.lang or "en",
     )
 
 
@@ -714,5 +719,5 @@ def search(
         )
     else:
         extra = hidden_count(session, caller, NeedRow)
-        matches = needs_for_text(engine, body, body.top + extra)
+        matches = needs_for_text(engine, body, body.top + extra, lang)
     return MatchList(items=_keep_visible(session, caller, matches, body.target, body.top, lang))
