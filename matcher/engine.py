@@ -137,6 +137,8 @@ class Engine:
                 self.indexes[name].companions.append(companion)
                 self.multilingual_indexes[name] = companion
         self._views: dict[str, CollectionView] = {}
+        # Domain, readiness and region features by the values they depend on (matcher.match).
+        self.feature_memo: dict[tuple[Any, ...], Any] = {}
         self.matcher = Matcher(self)
 
     @property

@@ -73,41 +73,63 @@ def query_language(query: Any, text: str) -> str:
 
 
 class _FeatureCache:
-    """Domain, readiness and region features of one query, memoised by what each depends on.
+    """Domain, readiness and region features of one query's candidates, memoised.
 
-    Many candidates share domain codes, a TRL or a region, so each feature is computed once per
-    distinct value instead of once per candidate.
+    Each feature depends only on a few values of the two sides (domain codes, TRLs, regions,
+    scope) and the language, and many candidates, and many queries, share them: the memo is the
+    engine's (``Engine.feature_memo``), keyed by the query side's values and the candidate's,
+    so a feature is described once per distinct pair of values, not once per candidate.
     """
 
     def __init__(self, engine: Engine, query: Any, target: str, lang: str) -> None:
         self.tax, self.lang, self.target, self.query = engine.taxonomy, lang, target, query
         self.scale = engine.settings.distance_scale_km
-        self._domain: dict[Any, Feature] = {}
-        self._readiness: dict[Any, Feature] = {}
-        self._region: dict[Any, Feature] = {}
+        memo = engine.feature_memo
+        if len(memo) > MEMO_LIMIT:  # distinct values are few; this only bounds odd workloads
+            memo.clear()
+        self._memo = memo
+        domains = tuple(getattr(query, "domains", None) or ())
+        if target == "technologies":
+            side: tuple[Any, ...] = (
+                domains,
+                query.trl_min,
+                query.trl_max,
+                query.region_scope,
+                query.home_region,
+            )
+        else:
+            side = (domains, getattr(query, "trl", None), getattr(query, "region", None))
+        self._side = (target, lang, self.scale, side)
 
     def of(self, row: Any) -> tuple[Feature, Feature, Feature]:
         """The three metadata features of a candidate row."""
+        memo, side = self._memo, self._side
         if self.target == "technologies":
             need, tech = self.query, row
-            r_key: Any = row.trl
-            g_key: Any = row.region
+            r_key: Any = ("r", side, row.trl)
+            g_key: Any = ("g", side, row.region)
         else:
             need, tech = row, self.query
-            r_key = (row.trl_min, row.trl_max)
-            g_key = (row.region_scope, row.home_region)
-        d_key = tuple(row.domains)
-        if d_key not in self._domain:
-            self._domain[d_key] = domain_feature(need, tech, self.tax, self.lang)
-        if r_key not in self._readiness:
-            self._readiness[r_key] = (
+            r_key = ("r", side, row.trl_min, row.trl_max)
+            g_key = ("g", side, row.region_scope, row.home_region)
+        d_key = ("d", side, tuple(row.domains))
+        domain = memo.get(d_key)
+        if domain is None:
+            domain = memo[d_key] = domain_feature(need, tech, self.tax, self.lang)
+        readiness = memo.get(r_key)
+        if readiness is None:
+            readiness = memo[r_key] = (
                 Feature(UNKNOWN, "TRL not given")
                 if getattr(tech, "trl", None) is None
                 else readiness_feature(need, tech)
             )
-        if g_key not in self._region:
-            self._region[g_key] = region_feature(need, tech, self.tax, self.scale, self.lang)
-        return self._domain[d_key], self._readiness[r_key], self._region[g_key]
+        region = memo.get(g_key)
+        if region is None:
+            region = memo[g_key] = region_feature(need, tech, self.tax, self.scale, self.lang)
+        return domain, readiness, region
+
+
+MEMO_LIMIT = 200_000  # memoised features per engine before the memo starts over
 
 
 class Matcher:
