@@ -223,9 +223,28 @@ class World:
 
 
 def feedback_round(world: World, need_ids: list[int], broker_ids: list[int]) -> int:
-    """Route each need's top three (as the engine ranks now) and record the brokers' verdicts."""
+    """Route each need's top three (as the engine ranks now) and record the brokers' verdicts.
+
+    A need that comes round again gets its best technologies not yet routed to it, as the
+    service's router does (a pair is routed once).
+    """
     engine, events = world.engine, 0
-    shown = {need_id: engine.match_need(need_id, top=3, persist=False) for need_id in need_ids}
+    need_ids = list(dict.fromkeys(need_ids))  # a small pool can wrap within one round
+    routed_before: dict[int, set[int]] = {n: set() for n in need_ids}
+    with engine.sessions() as session:
+        pairs = session.execute(
+            select(RoutedMatchRow.need_id, RoutedMatchRow.technology_id).where(
+                RoutedMatchRow.need_id.in_(need_ids)
+            )
+        )
+        for need_id, tech_id in pairs:
+            routed_before[need_id].add(tech_id)
+    shown = {
+        need_id: engine.match_need(
+            need_id, top=3, persist=False, exclude=frozenset(routed_before[need_id])
+        )
+        for need_id in need_ids
+    }
     with transaction(engine.sessions) as session:
         for n, need_id in enumerate(need_ids):
             broker = broker_ids[n % len(broker_ids)]
