@@ -505,10 +505,21 @@ def machine() -> dict[str, Any]:
         ),
         0,
     )
+    flags = next(
+        (
+            set(ln.split(":", 1)[1].split())
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("flags")
+        ),
+        set(),
+    )
     return {
         "cores": os.cpu_count(),
         "memory_gib": mem,
         "cpu": cpu,
+        # The int8 kernels need VNNI to pay, and the same machine kind has come with and
+        # without it (RESULTS.md): say which one a report came from.
+        "cpu_features": sorted(f for f in flags if f.startswith(("avx", "amx"))),
         "python": platform.python_version(),
         "faiss": faiss.__version__,
         "torch": torch.__version__,
