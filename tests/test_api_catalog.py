@@ -431,3 +431,7 @@ def test_explanations_in_the_readers_language(client, broker_headers) -> None:  
     assert all(chinese(e) for e in explanations(found))
     found = client.post(f"{API}/search", json={"text": text, "top": 3, "lang": "en"}, headers=h)
     assert not any(chinese(e) for e in explanations(found))
+    # A free-text offer searched against needs: the header sets the language there too.
+    offer = {"text": text, "top": 3, "target": "needs"}
+    found = client.post(f"{API}/search", json=offer, headers={**h, "Accept-Language": "zh-CN"})
+    assert all(chinese(e) for e in explanations(found))
