@@ -26,6 +26,7 @@ from matcher.rank import (
     Query,
     domain_feature,
     explain,
+    has_hard_filters,
     passes_hard_filters,
     readiness_feature,
     region_feature,
@@ -363,9 +364,11 @@ class Matcher:
             )
             rows = view.rows
             found = [(c, rows[c.id]) for c in candidates if c.id in rows]
+            # Technologies for a need or text without hard filters: nothing to check per row.
+            filtered = target != "technologies" or has_hard_filters(query)
             kept = (
                 [(c, row) for c, row in found if self._passes(query, row, target)]
-                if self._filters(query, target)
+                if filtered
                 else found
             )
             # Hard filters may empty the candidate list: widen the net until enough survive.
@@ -449,8 +452,8 @@ class Matcher:
         target: str,
         top: int,
         lang: str,
-        observe: Callable[[list[int], np.ndarray], None] | None = None,
-        query_lang: str | None = None,
+        observe: Callable[[list[int], np.ndarray], None] | None,
+        query_lang: str,
     ) -> list[tuple[Any, ...]]:
         """Score the kept candidates: (score, id, semantic, lexical, row, metadata features).
 
@@ -461,7 +464,6 @@ class Matcher:
         """
         cache = _FeatureCache(self.engine, query, target, lang)
         metadata = [cache.of(row) for _, row in kept]
-        query_lang = query_lang or query_language(query, query_text)
         n = len(kept)
         ids = [row.id for _, row in kept]
         # One pass over the candidates, then whole columns (cheaper than a pass per column).
@@ -514,13 +516,6 @@ class Matcher:
                 learned = LearnedFeature(head[0], learned_phrase(moves, lang), moves)
                 scored[i] = (*head[:5], (*head[5], learned))
         return scored
-
-    @staticmethod
-    def _filters(query: Any, target: str) -> bool:
-        """Whether hard filters can drop a candidate (a need or text without them cannot)."""
-        if target != "technologies":
-            return True
-        return bool(getattr(query, "trl_hard", False) or getattr(query, "region_hard", False))
 
     def _passes(self, query: Any, row: Any, target: str) -> bool:
         tax = self.engine.taxonomy

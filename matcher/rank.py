@@ -194,6 +194,11 @@ def region_feature(
     return Feature(min(1.0, value), text)
 
 
+def has_hard_filters(need: NeedLike) -> bool:
+    """Whether ``passes_hard_filters`` can turn any technology away for this need."""
+    return bool(need.trl_hard or (need.region_hard and need.home_region))
+
+
 def passes_hard_filters(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> bool:
     """Whether a technology survives the need's hard readiness and region filters."""
     if need.trl_hard:

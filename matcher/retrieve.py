@@ -240,18 +240,17 @@ class LexicalIndex:
                     out[int(doc_id)].append(word)
         return {d: sorted(ws, key=len, reverse=True)[:limit] for d, ws in out.items()}
 
-    def score_of(self, scores: np.ndarray, doc_id: int) -> float:
-        """Pick one document's score out of a ``scores`` vector."""
-        position = self._position.get(int(doc_id))
-        return float(scores[position]) if position is not None else 0.0
+    def _at(self, values: np.ndarray, doc_ids: Sequence[int]) -> np.ndarray:
+        """The entries of a position-aligned array for some documents (0 for an unknown id)."""
+        position = self._position
+        at = np.fromiter((position.get(int(d), -1) for d in doc_ids), dtype=np.int64)
+        if not len(values):
+            return np.zeros(len(at))
+        return np.where(at >= 0, values[np.maximum(at, 0)], 0.0)
 
     def scores_of(self, scores: np.ndarray, doc_ids: Sequence[int]) -> list[float]:
         """Several documents' scores out of a ``scores`` vector (0 for an unknown id)."""
-        position = self._position
-        at = np.fromiter((position.get(int(d), -1) for d in doc_ids), dtype=np.int64)
-        if not len(scores):
-            return [0.0] * len(at)
-        return np.where(at >= 0, scores[np.maximum(at, 0)], 0.0).tolist()
+        return self._at(scores, doc_ids).tolist()
 
     def doc_terms(self, doc_ids: Sequence[int]) -> np.ndarray:
         """Distinct terms (stems and bigrams) of each document, 0 for an unknown id.
@@ -264,10 +263,7 @@ class LexicalIndex:
             indices = matrix["indices"] if matrix else np.zeros(0, dtype=np.int64)
             counts = np.bincount(indices, minlength=len(self.ids)).astype(np.float64)
             self._doc_terms = counts
-        positions = np.array([self._position.get(int(d), -1) for d in doc_ids], dtype=np.int64)
-        if not len(counts):
-            return np.zeros(len(positions))
-        return np.where(positions >= 0, counts[np.maximum(positions, 0)], 0.0)
+        return self._at(counts, doc_ids)
 
 
 @dataclass(slots=True)
@@ -342,9 +338,11 @@ def hybrid_candidates(
     # Lexical-only candidates get their cosine, dense-only ones their BM25, in one batch each.
     unseen = [c.id for c in candidates.values() if c.dense_rank is None and c.id not in semantic_of]
     if unseen:
-        cosines = dense.similarities(unseen, query_vector).tolist()
-        for doc_id, cosine in zip(unseen, cosines, strict=True):
-            if cosine == cosine:  # not NaN: the document has a vector
+        cosines = dense.similarities(unseen, query_vector)
+        for doc_id, cosine, stored in zip(
+            unseen, cosines.tolist(), ~np.isnan(cosines), strict=True
+        ):
+            if stored:  # NaN: the document has no vector in the dense index
                 candidates[doc_id].semantic = cosine
     for doc_id, cand in candidates.items():
         cand.fused = fused.get(doc_id, 0.0)

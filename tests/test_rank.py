@@ -13,6 +13,7 @@ from matcher.rank import (
     combine,
     domain_feature,
     explain,
+    has_hard_filters,
     lexical_feature,
     passes_hard_filters,
     readiness_feature,
@@ -118,6 +119,14 @@ def test_hard_filters() -> None:
     national = need(region_scope="national", home_region="DE-BY", region_hard=True)
     assert passes_hard_filters(national, Tech(region="DE-NW"), tax)
     assert not passes_hard_filters(national, Tech(region="NL-ZH"), tax)
+    # Ranking skips the per-candidate check only for a need that can turn nothing away.
+    assert [has_hard_filters(n) for n in (strict, soft, local, national)] == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert not has_hard_filters(need(region_hard=True, home_region=None))  # no home: no filter
 
 
 def test_semantic_and_lexical_features() -> None:
