@@ -38,6 +38,7 @@ from matcher.engine import Engine
 from matcher.features import fixed_scores
 from matcher.ranker import K, LabelledSet, ideal_dcg, mean_ndcg
 from matcher.ranker_store import RankerError, store_for
+from matcher.route import routed_row, routed_technologies
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
@@ -230,15 +231,8 @@ def feedback_round(world: World, need_ids: list[int], broker_ids: list[int]) -> 
     """
     engine, events = world.engine, 0
     need_ids = list(dict.fromkeys(need_ids))  # a small pool can wrap within one round
-    routed_before: dict[int, set[int]] = {n: set() for n in need_ids}
     with engine.sessions() as session:
-        pairs = session.execute(
-            select(RoutedMatchRow.need_id, RoutedMatchRow.technology_id).where(
-                RoutedMatchRow.need_id.in_(need_ids)
-            )
-        )
-        for need_id, tech_id in pairs:
-            routed_before[need_id].add(tech_id)
+        routed_before = {n: routed_technologies(session, n) for n in need_ids}
     shown = {
         need_id: engine.match_need(
             need_id, top=3, persist=False, exclude=frozenset(routed_before[need_id])
@@ -249,16 +243,7 @@ def feedback_round(world: World, need_ids: list[int], broker_ids: list[int]) -> 
         for n, need_id in enumerate(need_ids):
             broker = broker_ids[n % len(broker_ids)]
             for match in shown[need_id]:
-                routed = RoutedMatchRow(
-                    need_id=need_id,
-                    technology_id=match.technology_id,
-                    broker_id=broker,
-                    score=match.score,
-                    components=match.components.as_dict(),
-                    explanation=match.explanation,
-                    rank=match.rank,
-                    reason="simulation",
-                )
+                routed = routed_row(match, need_id=need_id, broker_id=broker, reason="simulation")
                 session.add(routed)
                 session.flush()
                 accepted, reason = world.judge(need_id, match.technology_id)

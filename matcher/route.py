@@ -158,6 +158,28 @@ def choose_broker(
     return (best[1], best[2]) if best else None
 
 
+def routed_technologies(session: Session, need_id: int) -> set[int]:
+    """The technologies already routed for a need (a pair is routed once)."""
+    stmt = select(RoutedMatchRow.technology_id).where(RoutedMatchRow.need_id == need_id)
+    return set(session.scalars(stmt))
+
+
+def routed_row(match: Match, *, need_id: int, broker_id: int, reason: str) -> RoutedMatchRow:
+    """The inbox row of a ranked match routed to a broker, explanations in every language."""
+    return RoutedMatchRow(
+        need_id=need_id,
+        technology_id=match.technology_id,
+        broker_id=broker_id,
+        score=match.score,
+        components=match.components.as_dict(),
+        explanation=match.explanations.get("en", match.explanation),
+        explanations=match.explanations or None,
+        rank=match.rank,
+        reason=reason,
+        state="new",
+    )
+
+
 def route_matches(
     session: Session,
     need: NeedRow,
@@ -171,10 +193,7 @@ def route_matches(
 
     A pair already routed keeps its broker (re-matching never reshuffles a broker's inbox).
     """
-    already = {
-        r.technology_id
-        for r in session.scalars(select(RoutedMatchRow).where(RoutedMatchRow.need_id == need.id))
-    }
+    already = routed_technologies(session, need.id)
     extra: dict[int, int] = {}
     routed: list[RoutedMatchRow] = []
     for match in matches[: rules.matches_per_need]:
@@ -190,18 +209,7 @@ def route_matches(
             continue
         broker, reasons = chosen
         extra[broker.id] = extra.get(broker.id, 0) + 1
-        row = RoutedMatchRow(
-            need_id=need.id,
-            technology_id=tech.id,
-            broker_id=broker.id,
-            score=match.score,
-            components=match.components.as_dict(),
-            explanation=match.explanations.get("en", match.explanation),
-            explanations=match.explanations or None,
-            rank=match.rank,
-            reason="; ".join(reasons),
-            state="new",
-        )
+        row = routed_row(match, need_id=need.id, broker_id=broker.id, reason="; ".join(reasons))
         session.add(row)
         routed.append(row)
     session.flush()

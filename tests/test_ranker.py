@@ -20,6 +20,7 @@ from matcher.features import FEATURES, candidate_features
 from matcher.rank import combine
 from matcher.ranker import LabelledSet, LearnedRanker, ideal_dcg, mean_ndcg, spec, train
 from matcher.ranker_store import RankerError, active_ranker, store_for
+from matcher.route import routed_row
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
@@ -169,16 +170,7 @@ def _seed(engine, accept: Callable[[Match], bool], *, needs: int | None = None) 
     with transaction(engine.sessions) as session:
         for need_id, matches in shown.items():
             for m in matches:
-                routed = RoutedMatchRow(
-                    need_id=need_id,
-                    technology_id=m.technology_id,
-                    broker_id=broker,
-                    score=m.score,
-                    components=m.components.as_dict(),
-                    explanation="",
-                    rank=m.rank,
-                    reason="test",
-                )
+                routed = routed_row(m, need_id=need_id, broker_id=broker, reason="test")
                 session.add(routed)
                 session.flush()
                 ok = accept(m)
