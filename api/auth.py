@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from matcher.tokens import find_token, hash_token, issue_token
+from matcher.store.repo.tokens import find_token, hash_token, issue_token
 
 __all__ = ["find_token", "hash_token", "issue_token"]

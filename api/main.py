@@ -17,7 +17,7 @@ from matcher import __version__
 from matcher.deal import IllegalTransitionError
 from matcher.engine import Engine, ImportRejectedError, NotFoundError
 from matcher.ingest import ImportFormatError
-from matcher.match import InvalidQueryError
+from matcher.pipeline import InvalidQueryError
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.config import get_api_settings
 from matcher.engine import Engine
 from matcher.store import repo
-from matcher.tokens import issue_token
+from matcher.store.repo.tokens import issue_token
 
 
 def write_demo_tokens(engine: Engine, path: Path) -> None:

@@ -30,11 +30,11 @@ import numpy as np
 from benchmarks.cache import OUT, bench_cache
 from benchmarks.metrics import ndcg_at, recall_at
 from matcher.config import REPO_DATA_DIR, Settings
-from matcher.crosslingual import dense_order
 from matcher.domain import NeedIn, TechnologyIn
 from matcher.embed import Encoder, content_hash, embed_cached, get_encoder
 from matcher.engine import Engine
-from matcher.retrieve import hybrid_candidates
+from matcher.retrieve.crosslingual import dense_order
+from matcher.retrieve.hybrid import hybrid_candidates
 from matcher.store import repo
 
 LANGUAGES = ("en", "zh")

@@ -14,7 +14,7 @@ from matcher.config import Settings
 from matcher.domain import IPStatus, NeedIn, TechnologyIn
 from matcher.embed import Encoder, encode_queries, get_encoder
 from matcher.engine import Engine
-from matcher.retrieve import hybrid_candidates
+from matcher.retrieve.hybrid import hybrid_candidates
 from matcher.taxonomy import Taxonomy
 
 PHASE_TRL = {"Phase I": 4, "Phase II": 6}  # phase is the data set's readiness proxy

@@ -30,19 +30,19 @@ from sqlalchemy import delete, select
 from benchmarks.cache import OUT, embed
 from benchmarks.e2e import award_record, suggest_domains
 from benchmarks.speed import SHARED, award_text
-from matcher import learn
 from matcher.config import Settings
 from matcher.domain import BrokerIn, NeedIn
 from matcher.embed import Encoder, get_encoder
 from matcher.engine import Engine
-from matcher.features import fixed_scores
-from matcher.ranker import K, LabelledSet, ideal_dcg, mean_ndcg
-from matcher.ranker_store import RankerError, store_for
+from matcher.rank.features import fixed_scores
+from matcher.rank.learned import lifecycle as learn
+from matcher.rank.learned.model import K, LabelledSet, ideal_dcg, mean_ndcg
+from matcher.rank.learned.registry import RankerError, store_for
+from matcher.rank.learned.training import need_features
 from matcher.route import routed_row, routed_technologies
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
-from matcher.training import need_features
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from benchmarks.beir import load_beir
 from benchmarks.quality import prepare
 from matcher.config import RankWeights
 from matcher.embed import get_encoder
-from matcher.features import fixed_scores
-from matcher.ranker import (
+from matcher.rank.features import fixed_scores
+from matcher.rank.learned.model import (
     GRID,
     TREES,
     LabelledSet,
@@ -30,7 +30,7 @@ from matcher.ranker import (
     mean_ndcg,
     train,
 )
-from matcher.training import labelled_pools
+from matcher.rank.learned.training import labelled_pools
 
 
 def labelled(dataset: Path, split: str, max_queries: int | None = None) -> LabelledSet:

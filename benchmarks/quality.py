@@ -40,7 +40,7 @@ def prepare(ds: BeirDataset, encoder: Encoder, *, progress: bool = True) -> syst
 
 def _learned(folder: Path, ds: BeirDataset) -> tuple[Any, str]:
     """A saved ranker and its row label; refuses one trained on these very queries."""
-    from matcher.ranker_store import RankerStore
+    from matcher.rank.learned.registry import RankerStore
 
     folder = Path(folder)
     store = RankerStore(folder.parent)

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.config import RankWeights
-from matcher.features import fixed_scores
 from matcher.index import FlatIndex
-from matcher.ranker import LearnedRanker
-from matcher.retrieve import LexicalIndex, rrf
-from matcher.training import Pool, flat_pools
+from matcher.rank.features import fixed_scores
+from matcher.rank.learned.model import LearnedRanker
+from matcher.rank.learned.training import Pool, flat_pools
+from matcher.retrieve.hybrid import rrf
+from matcher.retrieve.lexical import LexicalIndex
 
 Run = dict[str, dict[str, float]]
 DEPTH = 100

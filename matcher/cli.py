@@ -270,7 +270,7 @@ def broker_add(
 
     from matcher.ingest import validate_record
     from matcher.store.models import BrokerRow
-    from matcher.tokens import issue_token
+    from matcher.store.repo.tokens import issue_token
 
     raw = {
         "id": ref,
@@ -313,7 +313,7 @@ def broker_token(
     """Issue another API token for a broker (printed once)."""
     from matcher.store import repo
     from matcher.store.models import BrokerRow
-    from matcher.tokens import issue_token
+    from matcher.store.repo.tokens import issue_token
 
     engine = _engine()
     with engine.sessions() as session:
@@ -334,7 +334,7 @@ def admin_token(
     label: Annotated[str, typer.Option("--label", help="who holds it")] = "matcher admin token",
 ) -> None:
     """Issue an administrator API token (printed once)."""
-    from matcher.tokens import issue_token
+    from matcher.store.repo.tokens import issue_token
 
     engine = _engine()
     with engine.sessions() as session:
@@ -358,8 +358,8 @@ def ranker_train(
 ) -> None:
     """Train a ranker, choosing model and settings by grouped cross-validation; saved, not used
     until `matcher ranker promote`."""
-    from matcher import learn
-    from matcher.ranker_store import RankerError
+    from matcher.rank.learned import lifecycle as learn
+    from matcher.rank.learned.registry import RankerError
 
     if (dataset is None) == (not from_feedback):
         _fail("give exactly one of --dataset DIR or --from-feedback")
@@ -386,7 +386,7 @@ def ranker_train(
 @ranker_app.command("status")
 def ranker_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What ranks now, how much feedback there is, and the saved models."""
-    from matcher import learn
+    from matcher.rank.learned import lifecycle as learn
 
     report = learn.status(_engine())
     if as_json:
@@ -421,8 +421,8 @@ def ranker_promote(
     model_id: Annotated[str | None, typer.Argument(help="model id (default: the newest)")] = None,
 ) -> None:
     """Put a model in use if it beats the ranking in use on held-back feedback (exit 1 if not)."""
-    from matcher import learn
-    from matcher.ranker_store import RankerError
+    from matcher.rank.learned import lifecycle as learn
+    from matcher.rank.learned.registry import RankerError
 
     try:
         verdict = learn.promote(_engine(), model_id)
@@ -436,8 +436,8 @@ def ranker_promote(
 @ranker_app.command("rollback")
 def ranker_rollback() -> None:
     """Withdraw the model in use: the one promoted before it, or the fixed weights, returns."""
-    from matcher import learn
-    from matcher.ranker_store import RankerError
+    from matcher.rank.learned import lifecycle as learn
+    from matcher.rank.learned.registry import RankerError
 
     try:
         now = learn.rollback(_engine())

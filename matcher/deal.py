@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from matcher.errors import ConflictError
 from matcher.store.models import DealEventRow, DealRow
 
 STAGES = ("claimed", "contacted", "nda_signed", "negotiating", "agreed", "closed_lost")
@@ -16,7 +17,7 @@ NEXT = {
 }
 
 
-class IllegalTransitionError(ValueError):
+class IllegalTransitionError(ConflictError):
     """A stage change the pipeline does not allow."""
 
 

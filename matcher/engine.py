@@ -16,24 +16,21 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from matcher.config import Settings, get_settings
-from matcher.crosslingual import LanguageSpace
 from matcher.domain import BrokerIn, Match, NeedIn, TechnologyIn
 from matcher.embed import Encoder, content_hash, encode_queries, get_encoder
-from matcher.indexer import CollectionIndex
+from matcher.errors import InvalidInputError, NotFoundError
+from matcher.index.collection import CollectionIndex
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
-from matcher.match import Matcher
-from matcher.retrieve import LexicalIndex
+from matcher.pipeline import Matcher
+from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.lexical import LexicalIndex
 from matcher.store import repo
 from matcher.store.db import make_engine, migrate, session_factory, transaction
 from matcher.store.models import NeedRow, TechnologyRow
 from matcher.taxonomy import Taxonomy, load_taxonomy
 
 
-class NotFoundError(LookupError):
-    """A technology, need or broker that does not exist."""
-
-
-class ImportRejectedError(ValueError):
+class ImportRejectedError(InvalidInputError):
     """An import had invalid rows; nothing was written."""
 
     def __init__(self, errors: Sequence[RowError]) -> None:

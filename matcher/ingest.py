@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from matcher.domain import BrokerIn, NeedIn, TechnologyIn
+from matcher.errors import InvalidInputError
 from matcher.taxonomy import Taxonomy
 
 Kind = Literal["technologies", "needs", "brokers"]
@@ -24,7 +25,7 @@ MODELS: dict[str, type[BaseModel]] = {
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(InvalidInputError):
     """The file cannot be read at all (unknown extension, not UTF-8, no header)."""
 
 

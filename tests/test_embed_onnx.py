@@ -21,7 +21,7 @@ from matcher.embed import (  # noqa: E402
     encode_queries,
     get_encoder,
 )
-from matcher.embed_onnx import OnnxEncoder  # noqa: E402
+from matcher.embed.onnx import OnnxEncoder  # noqa: E402
 
 LONG = (
     "Low-cost thermal protection for hypersonic vehicles requires ceramic matrix composites "

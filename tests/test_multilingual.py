@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from matcher.config import REPO_DATA_DIR
-from matcher.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual, scan
 from matcher.domain import NeedIn, TechnologyIn
 from matcher.embed import Encoder, encode_queries, get_encoder
 from matcher.engine import Engine
 from matcher.index import FlatIndex
-from matcher.retrieve import hybrid_candidates
+from matcher.retrieve.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual, scan
+from matcher.retrieve.hybrid import hybrid_candidates
 from tests.catalogue import NEEDS, TECHNOLOGIES
 from tests.conftest import make_settings
 
@@ -257,7 +257,7 @@ def test_multilingual_space_can_be_switched_off(tmp_path: Path, encoder: Encoder
 
 
 def test_chinese_is_matched_as_words_in_the_lexical_channel() -> None:
-    from matcher.retrieve import LexicalIndex, words
+    from matcher.retrieve.lexical import LexicalIndex, words
 
     # jieba segments the text into words (海上 / 风电 / 防腐 / 涂层), not single characters.
     assert words("海上风电塔筒防腐涂层") == ["海上", "风电", "塔筒", "防腐", "涂层"]

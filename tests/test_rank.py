@@ -8,7 +8,7 @@ import pytest
 
 from matcher.config import RankWeights
 from matcher.domain import Components
-from matcher.rank import (
+from matcher.rank.pair import (
     Query,
     combine,
     domain_feature,

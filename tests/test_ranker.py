@@ -12,19 +12,21 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import matcher.match
-import matcher.training
-from matcher import config, features, learn
+import matcher.pipeline
+import matcher.rank.learned.training
+from matcher import config
 from matcher.domain import Match
-from matcher.features import FEATURES, candidate_features
-from matcher.rank import combine
-from matcher.ranker import LabelledSet, LearnedRanker, ideal_dcg, mean_ndcg, spec, train
-from matcher.ranker_store import RankerError, active_ranker, store_for
+from matcher.rank import features
+from matcher.rank.features import FEATURES, candidate_features
+from matcher.rank.learned import lifecycle as learn
+from matcher.rank.learned.model import LabelledSet, LearnedRanker, ideal_dcg, mean_ndcg, spec, train
+from matcher.rank.learned.registry import RankerError, active_ranker, store_for
+from matcher.rank.learned.training import feedback_grades, flat_pools, need_features
+from matcher.rank.pair import combine
 from matcher.route import routed_row
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
-from matcher.training import feedback_grades, flat_pools, need_features
 from tests.conftest import make_settings
 
 # Text-derived columns: the same in the serving and the labelled-data paths.
@@ -50,8 +52,8 @@ TEXT_COLUMNS = [
 def test_serving_and_training_call_the_same_feature_function(
     demo_engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert matcher.match.candidate_features is features.candidate_features
-    assert matcher.training.candidate_features is features.candidate_features
+    assert matcher.pipeline.candidate_features is features.candidate_features
+    assert matcher.rank.learned.training.candidate_features is features.candidate_features
     calls: list[np.ndarray] = []
 
     def spy(**kwargs):  # type: ignore[no-untyped-def]

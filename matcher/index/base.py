@@ -9,10 +9,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import faiss
 import numpy as np
 
+from matcher.errors import UnavailableError
+
 REBUILD_HINT = "run `matcher index build` to rebuild it"
 
 
-class VectorIndexError(Exception):
+class VectorIndexError(UnavailableError):
     """Base class of every error raised by matcher.index."""
 
 

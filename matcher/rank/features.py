@@ -16,7 +16,7 @@ import numpy as np
 
 from matcher.config import RankWeights
 from matcher.phrases import feature_name, join, phrase
-from matcher.rank import COMPONENTS, Feature, normalised_weights
+from matcher.rank.pair import COMPONENTS, Feature, normalised_weights
 
 # Column order of the feature matrix. New features are appended: models name the columns they
 # use, so a saved model keeps working when the list grows.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from matcher.embed import EncoderUnavailableError
+from matcher.embed.base import EncoderUnavailableError
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

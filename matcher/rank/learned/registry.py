@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from matcher.config import Settings
-from matcher.ranker import LearnedRanker
+from matcher.errors import InvalidInputError
+from matcher.rank.learned.model import LearnedRanker
 
 log = logging.getLogger(__name__)
 
 
-class RankerError(ValueError):
+class RankerError(InvalidInputError):
     """A ranker operation that cannot be done (unknown model, nothing to roll back to, ...)."""
 
 

@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from matcher import ENGINE_VERSION
-from matcher.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual
 from matcher.domain import Components, Match
-from matcher.features import (
+from matcher.errors import InvalidInputError
+from matcher.ingest import detect_language
+from matcher.phrases import LANGUAGES, join, language_of, phrase
+from matcher.rank.features import (
     LearnedFeature,
     candidate_features,
     fixed_scores,
     learned_phrase,
     query_size,
 )
-from matcher.ingest import detect_language
-from matcher.phrases import LANGUAGES, join, language_of, phrase
-from matcher.rank import (
+from matcher.rank.learned.registry import active_ranker
+from matcher.rank.pair import (
     UNKNOWN,
     Feature,
     Query,
@@ -31,8 +32,9 @@ from matcher.rank import (
     readiness_feature,
     region_feature,
 )
-from matcher.ranker_store import active_ranker
-from matcher.retrieve import hybrid_candidates, words
+from matcher.retrieve.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual
+from matcher.retrieve.hybrid import hybrid_candidates
+from matcher.retrieve.lexical import words
 from matcher.store import repo
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
 from matcher.taxonomy import Taxonomy
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from matcher.engine import Engine
 
 
-class InvalidQueryError(ValueError):
+class InvalidQueryError(InvalidInputError):
     """A free-text query with filters the reference data does not know."""
 
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from matcher.features import candidate_features, query_size, ranks_in
 from matcher.index import FlatIndex
-from matcher.rank import UNKNOWN
-from matcher.ranker import LabelledSet, ideal_dcg
-from matcher.retrieve import LexicalIndex
+from matcher.rank.features import candidate_features, query_size, ranks_in
+from matcher.rank.learned.model import LabelledSet, ideal_dcg
+from matcher.rank.pair import UNKNOWN
+from matcher.retrieve.lexical import LexicalIndex
 from matcher.store.models import DealRow, FeedbackRow, NeedRow, RoutedMatchRow
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matcher.features import fixed_scores
-from matcher.ranker import GRID, LabelledSet, LearnedRanker, Spec, mean_ndcg, train
-from matcher.ranker_store import RankerError, RankerStore, store_for
-from matcher.training import beir_set, feedback_counts, feedback_set, read_beir
+from matcher.rank.features import fixed_scores
+from matcher.rank.learned.model import GRID, LabelledSet, LearnedRanker, Spec, mean_ndcg, train
+from matcher.rank.learned.registry import RankerError, RankerStore, store_for
+from matcher.rank.learned.training import beir_set, feedback_counts, feedback_set, read_beir
 
 if TYPE_CHECKING:
     from matcher.engine import Engine

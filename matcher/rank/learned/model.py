@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 
 from matcher.config import RankWeights
-from matcher.features import FEATURES, fixed_scores
+from matcher.rank.features import FEATURES, fixed_scores
 
 K = 10  # nDCG@10 is what every comparison reports
 _DISCOUNT = 1.0 / np.log2(np.arange(2, K + 2))

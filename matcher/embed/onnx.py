@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from matcher.embed import PACKAGED_MODELS, EncoderUnavailableError
+from matcher.embed.base import PACKAGED_MODELS, EncoderUnavailableError
 
 # Bump when the export/optimise/quantise steps change so old files are rebuilt.
 RECIPE = 1

@@ -1,0 +1,1 @@
+"""Learned rankers: the model, the on-disk registry, training data and the lifecycle."""
