@@ -147,6 +147,32 @@ class BrokerIn(_Record):
     email: Annotated[str, StringConstraints(max_length=254)] | None = None
 
 
+class Side(StrEnum):
+    """The two sides of the market: technologies (supply) and needs (demand).
+
+    One descriptor used by the engine, the routes and the forms instead of comparing strings;
+    a ``StrEnum``, so its value is the collection's name (``"technologies"``, ``"needs"``).
+    """
+
+    technologies = "technologies"
+    needs = "needs"
+
+    @property
+    def singular(self) -> str:
+        """``technology`` or ``need``, for messages."""
+        return "technology" if self is Side.technologies else "need"
+
+    @property
+    def other(self) -> Side:
+        """The side a record of this side is matched against."""
+        return Side.needs if self is Side.technologies else Side.technologies
+
+    @property
+    def record_model(self) -> type[TechnologyIn] | type[NeedIn]:
+        """The validated input model of a record of this side."""
+        return TechnologyIn if self is Side.technologies else NeedIn
+
+
 @dataclass(frozen=True)
 class Components:
     """Per-feature scores of one candidate pair, each in [0, 1]."""

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.domain import BrokerIn, NeedIn, TechnologyIn
+from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
 from matcher.store.models import BrokerRow, EmbeddingRow, MatchRow, NeedRow, TechnologyRow
 
 Row = TypeVar("Row", TechnologyRow, NeedRow, BrokerRow)
@@ -139,3 +139,13 @@ class SqlEmbeddingCache:
                 if h not in present
             )
             session.commit()
+
+
+def row_model(side: Side) -> type[TechnologyRow] | type[NeedRow]:
+    """The table of a side's records."""
+    return TechnologyRow if side is Side.technologies else NeedRow
+
+
+def text_of(side: Side, row: Any) -> str:
+    """The text embedded and searched for a record of a side."""
+    return technology_text(row) if side is Side.technologies else need_text(row)
