@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from matcher.store.repo.catalog import (
+    CatalogFilter,
+    RecordPage,
+    Stored,
+    domain_codes_under,
+    find_record,
+    list_records,
+    record_by_ref,
+    ref_taken,
+    region_codes_in,
+    stored_by_refs,
+)
 from matcher.store.repo.records import (
     ACTIVE,
     ARCHIVED,
@@ -19,21 +31,40 @@ from matcher.store.repo.records import (
     upsert_need,
     upsert_technology,
 )
+from matcher.store.repo.tokens import find_token, hash_token, issue_token
+from matcher.store.repo.visibility import Viewer, hidden_count, is_visible, visible_ids
 
 __all__ = [
     "ACTIVE",
     "ARCHIVED",
+    "CatalogFilter",
+    "RecordPage",
     "SqlEmbeddingCache",
+    "Stored",
+    "Viewer",
     "active_needs",
     "active_technologies",
+    "domain_codes_under",
+    "find_record",
+    "find_token",
     "get_by_ref_or_id",
+    "hash_token",
+    "hidden_count",
+    "is_visible",
+    "issue_token",
+    "list_records",
     "need_text",
+    "record_by_ref",
+    "ref_taken",
+    "region_codes_in",
     "replace_matches",
     "row_model",
     "rows_by_ids",
+    "stored_by_refs",
     "technology_text",
     "text_of",
     "upsert_broker",
     "upsert_need",
     "upsert_technology",
+    "visible_ids",
 ]
