@@ -1,4 +1,7 @@
-"""Bearer tokens for the API (kept in the engine's store; see matcher.tokens)."""
+"""Bearer tokens for the API: kept for old imports; the functions live in ``matcher.store.repo``.
+
+New code calls ``repo.issue_token`` / ``repo.find_token`` (``from matcher.store import repo``).
+"""
 
 from __future__ import annotations
 

@@ -11,11 +11,11 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import find_token
 from api.config import ApiSettings
 from api.i18n import normalise
 from matcher.engine import Engine
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
+from matcher.store import repo
 from matcher.store.models import BrokerRow
 
 
@@ -93,6 +93,13 @@ class Caller:
         """Name recorded in audit trails."""
         return "admin" if self.broker is None else f"broker:{self.broker.ref}"
 
+    @property
+    def viewer(self) -> repo.Viewer:
+        """Who reads, as the store's confidentiality rule needs it."""
+        return repo.Viewer(
+            admin=self.is_admin, broker_id=None if self.broker is None else self.broker.id
+        )
+
 
 def get_caller(
     session: SessionDep,
@@ -105,14 +112,14 @@ def get_caller(
             "missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    row = find_token(session, credentials.credentials)
+    row = repo.find_token(session, credentials.credentials)
     if row is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "invalid or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    broker = session.get(BrokerRow, row.broker_id) if row.broker_id else None
+    broker = repo.get_by_ref_or_id(session, BrokerRow, row.broker_id) if row.broker_id else None
     return Caller(role=row.role, broker=broker)
 
 
@@ -132,6 +139,15 @@ def require_broker(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     return caller
 
 
+def require_staff(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    """Admins and brokers in good standing; the public only uses the forms."""
+    if caller.broker is not None and caller.broker.suspended:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your broker account is suspended")
+    if not caller.is_admin and caller.broker is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators and brokers only")
+    return caller
+
+
 def certificate_valid(broker: BrokerRow, today: date | None = None) -> bool:
     """Whether a broker's certificate is valid today."""
     return not broker.suspended and broker.valid_until >= (today or date.today())
@@ -140,3 +156,4 @@ def certificate_valid(broker: BrokerRow, today: date | None = None) -> bool:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 AdminDep = Annotated[Caller, Depends(require_admin)]
 BrokerDep = Annotated[Caller, Depends(require_broker)]
+StaffDep = Annotated[Caller, Depends(require_staff)]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import forms
-from api.routes import admin, brokers, catalog, deals
+from api.routes import admin, brokers, deals, needs, search, technologies
 
 ROUTERS: list[APIRouter] = [
-    catalog.router,
+    technologies.router,
+    needs.router,
+    search.router,
     brokers.router,
     deals.router,
     admin.router,

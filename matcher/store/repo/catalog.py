@@ -153,7 +153,7 @@ def find_record(session: Session, *, side: Side, key: str | int) -> TechnologyRo
 def record_by_ref(session: Session, *, side: Side, ref: str) -> TechnologyRow | NeedRow | None:
     """A technology or need by its reference."""
     model = row_model(side)
-    row: TechnologyRow | NeedRow | None = session.scalar(select(model).where(model.ref == ref))
+    row: Any = session.scalar(select(model).where(model.ref == ref))
     return row
 
 

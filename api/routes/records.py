@@ -1,0 +1,360 @@
+"""What the technology and need routes share, written once for both sides (``Side``).
+
+Reading, validating, writing, importing and listing records of one side, and turning ranked
+matches into the public view the caller may see. The routers (``technologies``, ``needs``,
+``search``) only bind these to paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import File, HTTPException, Query, Request, UploadFile, status
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from api.deps import Caller
+from api.schemas import (
+    ComponentsPublic,
+    ImportReport,
+    MatchPublic,
+    NeedPublic,
+    NeedSummary,
+    RowErrorPublic,
+    TechnologyPublic,
+    TechnologySummary,
+)
+from matcher.domain import Match, Side
+from matcher.engine import Engine
+from matcher.ingest import ImportFormatError, read_file, validate_record
+from matcher.store import repo
+from matcher.store.models import NeedRow, TechnologyRow
+
+log = logging.getLogger(__name__)
+
+IMPORT_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv"}
+TEXT_FIELDS = {"title", "description", "keywords"}
+# Need fields that play no part in matching or routing: changing them does not re-match.
+QUIET_FIELDS = {"id", "language", "contact", "deadline", "confidential"}
+PREFIX = {Side.technologies: "T", Side.needs: "N"}  # of generated references
+PUBLIC: dict[Side, type[TechnologyPublic] | type[NeedPublic]] = {
+    Side.technologies: TechnologyPublic,
+    Side.needs: NeedPublic,
+}
+SUMMARY: dict[Side, type[TechnologySummary] | type[NeedSummary]] = {
+    Side.technologies: TechnologySummary,
+    Side.needs: NeedSummary,
+}
+
+# -- parameters of the routes ----------------------------------------------------------------
+Key = Annotated[str, PathParam(description="numeric id or reference, e.g. 17 or T-0001")]
+Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
+Offset = Annotated[int, Query(ge=0, description="records to skip")]
+Top = Annotated[int, Query(ge=1, le=100, description="how many matches")]
+TrlFilter = Annotated[int | None, Query(ge=1, le=9)]
+Upload = Annotated[UploadFile, File(description=".jsonl or .csv with the fields of FORMATS.md")]
+DomainFilter = Annotated[
+    str | None, Query(description="domain code; a top-level code includes its sub-fields")
+]
+RegionFilter = Annotated[
+    str | None, Query(description="country, subdivision or grouping code (CN, CN-JS, EU)")
+]
+TextFilter = Annotated[
+    str | None,
+    Query(max_length=200, description="case-insensitive substring of title or description"),
+]
+
+
+# -- reading ---------------------------------------------------------------------------------
+def get_visible(session: Session, caller: Caller, side: Side, key: str) -> Any:
+    """The row by numeric id or reference, or 404 (also when the caller may not see it)."""
+    row = repo.find_record(session, side=side, key=key)
+    if row is None or not repo.is_visible(session, row=row, viewer=caller.viewer):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {side.singular} with id {key!r}")
+    return row
+
+
+def public_view(side: Side, row: TechnologyRow | NeedRow) -> Any:
+    """The public view of a stored row."""
+    return PUBLIC[side].model_validate(row)
+
+
+def fresh(engine: Engine, side: Side, ref: str) -> Any:
+    """The public view of a row just written (read in a new session)."""
+    with engine.sessions() as session:
+        row = repo.record_by_ref(session, side=side, ref=ref)
+        assert row is not None
+        return public_view(side, row)
+
+
+def list_page(
+    engine: Engine,
+    session: Session,
+    caller: Caller,
+    side: Side,
+    *,
+    domain: str | None,
+    trl_min: int | None,
+    trl_max: int | None,
+    region: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    """One page of the active records the caller may see, filtered and paged by the database."""
+    tax = engine.taxonomy
+    if domain is not None and domain not in tax.domains:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"domain: unknown domain code {domain!r} (see data/taxonomy/domains.json)",
+        )
+    if region is not None and not tax.is_region(region) and region not in tax.groupings:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"region: unknown region or grouping code {region!r}; "
+            "use ISO 3166 codes such as CN-SH, DE or US-CA, or a grouping from regions.json",
+        )
+    if trl_min is not None and trl_max is not None and trl_max < trl_min:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"trl_max ({trl_max}) is below trl_min ({trl_min})",
+        )
+    where = repo.CatalogFilter.resolve(
+        tax, domain=domain, region=region, trl_min=trl_min, trl_max=trl_max, text=q
+    )
+    page = repo.list_records(
+        session, side=side, viewer=caller.viewer, where=where, limit=limit, offset=offset
+    )
+    return {
+        "items": [public_view(side, row) for row in page.rows],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+# -- writing ---------------------------------------------------------------------------------
+def validate(engine: Engine, side: Side, raw: dict[str, Any]) -> Any:
+    """Validate like ``matcher import`` does; 422 with the field-specific problems."""
+    try:
+        return validate_record(side.value, raw, engine.taxonomy)
+    except ValueError as exc:
+        message = str(exc).replace("row: Value error, ", "")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from None
+
+
+def submit(request: Request, side: Side, record_id: int) -> None:
+    """Queue matching + routing; a failing job never fails the write that caused it."""
+    try:
+        request.app.state.worker.submit(side.singular, record_id)
+    except Exception:
+        log.exception("matching job (%s, %s) failed", side.singular, record_id)
+
+
+def create(request: Request, engine: Engine, side: Side, body: BaseModel) -> Any:
+    """Validate, refuse a taken id, store, then queue matching."""
+    raw = body.model_dump(mode="json", exclude_unset=True)
+    if not raw.get("id"):
+        raw["id"] = f"{PREFIX[side]}-{uuid.uuid4().hex[:8]}"
+    record = validate(engine, side, raw)
+    # "Is the id free?" and the write must be one step (save_records upserts).
+    # STOPGAP (issue 11): the engine's private lock; replace by the engine's public
+    # create-only write (or its public catalogue lock) once matcher/engine.py has one.
+    with engine._lock:
+        with engine.sessions() as session:
+            taken = repo.ref_taken(session, side=side, ref=record.id)
+        if taken:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"a {side.singular} with id {record.id!r} already exists; "
+                f"choose another id, or PATCH /api/v1/{side.value}/{record.id} to change it",
+            )
+        engine.save_records(side.value, [record])
+    public = fresh(engine, side, record.id)
+    submit(request, side, public.id)
+    return public
+
+
+def _as_raw(side: Side, row: TechnologyRow | NeedRow) -> dict[str, Any]:
+    """A stored row as the import fields, ready to merge a partial update into."""
+    raw = {name: getattr(row, name) for name in side.record_model.model_fields if name != "id"}
+    raw["id"] = row.ref
+    return raw
+
+
+def update(
+    request: Request,
+    engine: Engine,
+    session: Session,
+    caller: Caller,
+    side: Side,
+    key: str,
+    body: BaseModel,
+) -> Any:
+    """Merge a partial update into the stored record, validate the whole, store, re-match."""
+    row = get_visible(session, caller, side, key)
+    if row.status == repo.ARCHIVED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{side.singular} {row.ref!r} is archived; import it again to restore it first",
+        )
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    if not changes:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to change: send at least one field"
+        )
+    before = _as_raw(side, row)
+    raw = dict(before)
+    if TEXT_FIELDS & changes.keys() and "language" not in changes:
+        raw["language"] = None  # the text changed: detect its language again
+    raw.update(changes)
+    record = validate(engine, side, raw)
+    changed = any(
+        getattr(record, name) != before[name]
+        for name in side.record_model.model_fields
+        if name not in QUIET_FIELDS
+    )
+    engine.save_records(side.value, [record])
+    public = fresh(engine, side, row.ref)
+    # Every technology write may answer stored needs; a need is matched again when it changed.
+    if side is Side.technologies or changed:
+        submit(request, side, public.id)
+    return public
+
+
+def archive(engine: Engine, session: Session, caller: Caller, side: Side, key: str) -> Any:
+    """Archive a visible record (idempotent) and return it."""
+    row = get_visible(session, caller, side, key)
+    engine.archive(side.value, row.id)
+    return fresh(engine, side, row.ref)
+
+
+def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[str, str, bytes]:
+    """The upload's name, suffix and bytes; 400/413 for a file the import cannot read."""
+    name = upload.filename or "upload"
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMPORT_SUFFIXES:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"{name}: unsupported file type {suffix or '(none)'}; upload a .jsonl or .csv file",
+        )
+    data = upload.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"{name} is larger than {max_bytes:,} bytes; split it into smaller files",
+        )
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"{name} is not UTF-8 text; save it as UTF-8"
+        ) from None
+    return name, suffix, data
+
+
+def import_upload(
+    request: Request,
+    engine: Engine,
+    max_bytes: int,
+    side: Side,
+    upload: UploadFile,
+    skip_invalid: bool,
+) -> Any:
+    """Validate an uploaded file like ``matcher import``, store it, re-match what changed."""
+    name, suffix, data = _read_upload(upload, max_bytes)
+    with tempfile.TemporaryDirectory(prefix="techmatch-import-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            batch = read_file(path, side.value, engine.taxonomy)
+        except ImportFormatError as exc:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, str(exc).replace(str(path), name)
+            ) from None
+    errors = [RowErrorPublic(line=e.line, message=e.message) for e in batch.errors]
+    if errors and not skip_invalid:
+        return JSONResponse(
+            {
+                "detail": f"{len(errors)} invalid row(s) in {name}; nothing was imported "
+                "(fix them, or add ?skip_invalid=true to import only the valid rows)",
+                "errors": [e.model_dump() for e in errors],
+            },
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    records = [record for _, record in batch.records]
+    refs = [r.id for r in records]  # type: ignore[attr-defined]
+    with engine.sessions() as session:
+        before = repo.stored_by_refs(session, side=side, refs=refs)
+    result = engine.save_records(side.value, records)
+    with engine.sessions() as session:
+        after = repo.stored_by_refs(session, side=side, refs=refs)
+    # New records and records whose text changed are matched (and routed) again.
+    for ref, stored in after.items():
+        old = before.get(ref)
+        if old is None or old.content_hash != stored.content_hash:
+            submit(request, side, stored.id)
+    return ImportReport(
+        kind=side.value, created=result.created, updated=result.updated, skipped=errors
+    )
+
+
+# -- matches ---------------------------------------------------------------------------------
+def _record_id(match: Match, side: Side) -> int:
+    """The id of the record of ``side`` a match points to."""
+    return match.technology_id if side is Side.technologies else match.need_id or 0
+
+
+def _to_public(
+    session: Session, matches: Sequence[Match], side: Side, lang: str
+) -> list[MatchPublic]:
+    """Matches with the summary of the record of ``side`` each points to, explained in ``lang``."""
+    ids = [_record_id(m, side) for m in matches]
+    rows = repo.rows_by_ids(session, repo.row_model(side), ids)
+    out: list[MatchPublic] = []
+    for rank, (match, row_id) in enumerate(zip(matches, ids, strict=True), start=1):
+        row = rows.get(row_id)
+        if row is None:
+            continue
+        out.append(
+            MatchPublic(
+                rank=rank,
+                score=round(match.score, 4),
+                components=ComponentsPublic(**match.components.as_dict()),
+                explanation=match.explained_in(lang),
+                need_id=match.need_id,
+                need_ref=match.need_ref,
+                technology_id=match.technology_id or None,
+                technology_ref=match.technology_ref,
+                title=match.title,
+                record=SUMMARY[side].model_validate(row),
+            )
+        )
+    return out
+
+
+def hidden(session: Session, caller: Caller, side: Side) -> int:
+    """How many active records of ``side`` the caller may not see (rank that many more)."""
+    return repo.hidden_count(session, side=side, viewer=caller.viewer)
+
+
+def keep_visible(
+    session: Session,
+    caller: Caller,
+    matches: Sequence[Match],
+    side: Side,
+    top: int,
+    lang: str,
+) -> list[MatchPublic]:
+    """Drop results (records of ``side``) the caller may not see, then keep the best ``top``."""
+    ids = [_record_id(m, side) for m in matches]
+    allowed = repo.visible_ids(session, side=side, ids=ids, viewer=caller.viewer)
+    kept = [m for m, i in zip(matches, ids, strict=True) if i in allowed][:top]
+    return _to_public(session, kept, side, lang)

@@ -1,0 +1,88 @@
+"""Technologies in the API: create, partial update, the public view and the match summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from api.schemas.common import Name
+from matcher.domain import (
+    TRL,
+    Description,
+    IPStatus,
+    Language,
+    Licensing,
+    Ref,
+    TechnologyIn,
+    Text,
+    Title,
+)
+
+
+class TechnologyCreate(TechnologyIn):
+    """A new technology: the import fields of data/FORMATS.md; ``id`` is generated if absent."""
+
+    id: Ref | None = None  # type: ignore[assignment]
+
+
+class TechnologyUpdate(BaseModel):
+    """A partial update of a technology; the merged record is validated as a whole."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title | None = None
+    description: Description | None = None
+    owner: Name | None = None
+    domains: list[Text] | None = None
+    trl: TRL | None = None
+    region: Text | None = None
+    ip_status: IPStatus | None = None
+    patents: list[Text] | None = None
+    cpc: list[Text] | None = None
+    keywords: list[Text] | None = None
+    language: Language | None = None
+    licensing: Licensing | None = None
+    confidential: bool | None = None
+
+
+class TechnologyPublic(BaseModel):
+    """A technology as the API shows it (never its content or tracking hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ref: str
+    title: str
+    description: str
+    owner: str
+    domains: list[str]
+    trl: int
+    region: str
+    ip_status: str
+    patents: list[str]
+    cpc: list[str]
+    keywords: list[str]
+    language: str
+    licensing: str | None
+    confidential: bool
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TechnologySummary(BaseModel):
+    """The short form of a technology shown next to a match."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: Literal["technology"] = "technology"
+    id: int
+    ref: str
+    title: str
+    owner: str
+    domains: list[str]
+    trl: int
+    region: str
+    confidential: bool
