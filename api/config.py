@@ -1,4 +1,5 @@
-"""Service settings (``MATCHER_API_*``); the engine's own settings live in matcher.config."""
+"""Service settings (``MATCHER_API_*``); the engine's own settings, routing rules included
+(``MATCHER_ROUTE_*``), live in matcher.config."""
 
 from __future__ import annotations
 
@@ -22,10 +23,6 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     max_text_chars: int = Field(default=20_000, description="longest description accepted")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="bulk import limit")
-    route_matches_per_need: int = 3
-    cross_border_min_level: str = "intermediate"
-    large_budget_cny: float = 5_000_000.0
-    large_budget_min_level: str = "advanced"
     webhook_timeout_s: float = 5.0
     webhook_retries: int = 4
     webhook_backoff_s: float = 1.0

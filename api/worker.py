@@ -1,48 +1,26 @@
-"""Matching in the background: a new need (or technology) is matched, routed and announced."""
+"""Matching in the background: a new need (or technology) is matched, routed and announced.
+
+The work itself is the engine's (``Engine.match_and_route``, ``Engine.route_unrouted``); this
+module only runs it off the request thread and delivers webhooks for what was routed.
+"""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-from datetime import date
 
 from api.config import ApiSettings
 from api.webhooks import deliver
 from matcher.engine import Engine
-from matcher.route import RoutingRules, route_matches
-from matcher.store.db import transaction
-from matcher.store.models import NeedRow
 
 log = logging.getLogger(__name__)
 
-
-def rules_from(settings: ApiSettings) -> RoutingRules:
-    """Routing rules from the service settings."""
-    return RoutingRules(
-        cross_border_min_level=settings.cross_border_min_level,
-        large_budget_cny=settings.large_budget_cny,
-        large_budget_min_level=settings.large_budget_min_level,
-        matches_per_need=settings.route_matches_per_need,
-    )
+JOBS = ("need", "technology", "unrouted")
 
 
-def match_and_route(engine: Engine, settings: ApiSettings, need_id: int) -> list[int]:
-    """Rank technologies for the need, route the top ones to brokers, fire webhooks."""
-    matches = engine.match_need(need_id, top=max(10, settings.route_matches_per_need))
-    with transaction(engine.sessions) as session:
-        need = session.get(NeedRow, need_id)
-        if need is None:
-            return []
-        routed = route_matches(
-            session,
-            need,
-            matches,
-            today=date.today(),
-            tax=engine.taxonomy,
-            rules=rules_from(settings),
-        )
-        routed_ids = [r.id for r in routed]
+def announce(engine: Engine, settings: ApiSettings, routed_ids: list[int]) -> None:
+    """POST each routed match to its broker's webhook (if they set one)."""
     for routed_id in routed_ids:
         deliver(
             engine.sessions,
@@ -51,13 +29,27 @@ def match_and_route(engine: Engine, settings: ApiSettings, need_id: int) -> list
             retries=settings.webhook_retries,
             backoff=settings.webhook_backoff_s,
         )
-    return routed_ids
+
+
+def match_and_route(engine: Engine, settings: ApiSettings, need_id: int) -> list[int]:
+    """Rank technologies for the need, route the best ones to brokers, fire webhooks."""
+    routed = engine.match_and_route(need_id).routed_ids
+    announce(engine, settings, routed)
+    return routed
+
+
+def route_unrouted(engine: Engine, settings: ApiSettings) -> list[int]:
+    """Route again what waits for a broker (after capacity was freed or a broker certified)."""
+    routed = [i for outcome in engine.route_unrouted() for i in outcome.routed_ids]
+    announce(engine, settings, routed)
+    return routed
 
 
 def match_technology(engine: Engine, settings: ApiSettings, technology_id: int) -> None:
     """A new technology may be the answer to stored needs: re-route those it ranks high for."""
+    floor = engine.routing_rules.min_score
     for match in engine.match_technology(technology_id, top=5):
-        if match.need_id is not None and match.score >= 0.5:
+        if match.need_id is not None and match.score >= floor:
             match_and_route(engine, settings, match.need_id)
 
 
@@ -70,15 +62,19 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="techmatch-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, record_id: int) -> None:
-        """Queue a need or technology for matching."""
+    def submit(self, kind: str, record_id: int = 0) -> None:
+        """Queue a job: ``need`` or ``technology`` (a new record), or ``unrouted``."""
+        if kind not in JOBS:
+            raise ValueError(f"unknown job {kind!r}; jobs are {', '.join(JOBS)}")
         self._jobs.put((kind, record_id))
 
     def _dispatch(self, kind: str, record_id: int) -> None:
         if kind == "need":
             match_and_route(self.engine, self.settings, record_id)
-        else:
+        elif kind == "technology":
             match_technology(self.engine, self.settings, record_id)
+        else:
+            route_unrouted(self.engine, self.settings)
 
     def join(self) -> None:
         """Wait until every queued job is done."""
@@ -108,7 +104,9 @@ class InlineWorker(Worker):
     def __init__(self, engine: Engine, settings: ApiSettings) -> None:
         self.engine, self.settings = engine, settings
 
-    def submit(self, kind: str, record_id: int) -> None:
+    def submit(self, kind: str, record_id: int = 0) -> None:
+        if kind not in JOBS:
+            raise ValueError(f"unknown job {kind!r}; jobs are {', '.join(JOBS)}")
         self._dispatch(kind, record_id)
 
     def join(self) -> None:

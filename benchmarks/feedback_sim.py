@@ -39,10 +39,10 @@ from matcher.rank.learned import lifecycle as learn
 from matcher.rank.learned.model import K, LabelledSet, ideal_dcg, mean_ndcg
 from matcher.rank.learned.registry import RankerError, store_for
 from matcher.rank.learned.training import need_features
-from matcher.route import routed_row, routed_technologies
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
+from matcher.store.repo.routing import routed_row, routed_technologies
 
 
 @dataclass(frozen=True)

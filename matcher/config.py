@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -23,6 +23,63 @@ class RankWeights(BaseSettings):
     domain: float = 0.15
     readiness: float = 0.10
     region: float = 0.05
+
+
+def _route_env(name: str) -> AliasChoices:
+    # MATCHER_ROUTE_<NAME>; the service's older MATCHER_API_* names are still read.
+    old = {"matches_per_need": "MATCHER_API_ROUTE_MATCHES_PER_NEED"}.get(
+        name, f"MATCHER_API_{name.upper()}"
+    )
+    return AliasChoices(f"MATCHER_ROUTE_{name.upper()}", old)
+
+
+class RouteSettings(BaseSettings):
+    """Routing rules: who may take which match, how many go out per need, how good they must be.
+
+    Every field is ``MATCHER_ROUTE_<FIELD>``; the older ``MATCHER_API_*`` names still work.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    matches_per_need: int = Field(
+        default=3,
+        ge=1,
+        le=50,
+        validation_alias=_route_env("matches_per_need"),
+        description="best matches of a need routed to brokers",
+    )
+    min_score: float = Field(
+        default=0.55,
+        ge=0.0,
+        le=1.0,
+        validation_alias=_route_env("min_score"),
+        description="a match scoring below this is never routed: below every demo need's intended "
+        "answer (lowest 0.59), above off-topic needs (0.48-0.52) (README 'Routing')",
+    )
+    cross_border_min_level: str = Field(
+        default="intermediate",
+        validation_alias=_route_env("cross_border_min_level"),
+        description="lowest certificate level for a pair across borders",
+    )
+    large_budget_cny: float = Field(
+        default=5_000_000.0,
+        ge=0,
+        validation_alias=_route_env("large_budget_cny"),
+        description="budgets above this (in CNY) need large_budget_min_level",
+    )
+    large_budget_min_level: str = Field(
+        default="advanced",
+        validation_alias=_route_env("large_budget_min_level"),
+        description="lowest certificate level for a large budget",
+    )
+
+    @model_validator(mode="after")
+    def _levels(self) -> RouteSettings:
+        levels = ("beginner", "intermediate", "advanced")
+        for name in ("cross_border_min_level", "large_budget_min_level"):
+            if getattr(self, name) not in levels:
+                raise ValueError(f"MATCHER_ROUTE_{name.upper()} must be one of {levels}")
+        return self
 
 
 class Settings(BaseSettings):
@@ -72,6 +129,7 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(default=60, description="reciprocal-rank-fusion constant")
     weights: RankWeights = Field(default_factory=RankWeights)
+    route: RouteSettings = Field(default_factory=RouteSettings)
     distance_scale_km: float = Field(
         default=1500.0, description="region fit halves roughly at this distance"
     )

@@ -1,11 +1,20 @@
-"""The deal pipeline: stages, legal transitions and the audit trail."""
+"""The deal pipeline: claiming an inbox item, stages and their legal moves, notes, feedback.
+
+``allowed``, ``check_stage``, ``check_claim`` and ``check_feedback`` are plain rules over plain
+rows; ``claim``, ``change_stage``, ``add_note`` and ``feedback`` apply them to the store.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from matcher.errors import ConflictError
-from matcher.store.models import DealEventRow, DealRow
+from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from matcher.store.models import DealEventRow, DealRow, FeedbackRow, RoutedMatchRow
+from matcher.store.repo import deals as repo
 
 STAGES = ("claimed", "contacted", "nda_signed", "negotiating", "agreed", "closed_lost")
 OPEN = ("claimed", "contacted", "nda_signed", "negotiating")
@@ -15,17 +24,103 @@ NEXT = {
     "nda_signed": "negotiating",
     "negotiating": "agreed",
 }
+DECLINE_REASONS = (
+    "not_relevant",
+    "trl_mismatch",
+    "region_mismatch",
+    "budget_mismatch",
+    "domain_mismatch",
+    "duplicate",
+    "no_capacity",
+    "conflict_of_interest",
+    "other",
+)
 
 
 class IllegalTransitionError(ConflictError):
     """A stage change the pipeline does not allow."""
 
 
+# -- rules ---------------------------------------------------------------------------------
 def allowed(current: str) -> list[str]:
     """Stages reachable from the current one."""
     if current not in OPEN:
         return []
     return [NEXT[current], "closed_lost"]
+
+
+def check_stage(current: str, to: str, reason: str | None) -> None:
+    """Refuse a stage change the pipeline does not allow (closing as lost needs a reason)."""
+    if to not in STAGES:
+        raise IllegalTransitionError(f"unknown stage {to!r}; stages are {', '.join(STAGES)}")
+    if to not in allowed(current):
+        options = ", ".join(allowed(current)) or "none (the deal is closed)"
+        raise IllegalTransitionError(
+            f"cannot move a deal from {current} to {to}; allowed next: {options}"
+        )
+    if to == "closed_lost" and not (reason and reason.strip()):
+        raise IllegalTransitionError("closing a deal as lost needs a reason")
+
+
+def check_claim(item: Any, broker: Any, *, today: date, existing_deal: int | None) -> None:
+    """Refuse claiming an inbox item that is not claimable by this broker today."""
+    if item.state == "claimed":
+        raise ConflictError(f"inbox item {item.id} is already claimed as deal {existing_deal}")
+    if item.state == "declined":
+        raise ConflictError(f"inbox item {item.id} was declined and can no longer be claimed")
+    if item.state == "returned":
+        raise ConflictError(f"inbox item {item.id} was taken back and is being routed again")
+    if broker.valid_until < today:
+        raise PermissionDeniedError(
+            f"your certificate expired on {broker.valid_until.isoformat()}; "
+            "ask an administrator to renew it before claiming new deals"
+        )
+
+
+def check_feedback(item: Any, decision: str, reason_code: str | None) -> None:
+    """Refuse feedback that does not fit the decision or the item's state."""
+    if decision not in ("accept", "decline"):
+        raise InvalidInputError(f"decision: must be accept or decline, not {decision!r}")
+    if decision == "decline" and reason_code is None:
+        raise InvalidInputError(
+            f"reason_code: a decline needs a reason code, one of: {', '.join(DECLINE_REASONS)}"
+        )
+    if decision == "accept" and reason_code is not None:
+        raise InvalidInputError(
+            "reason_code: reason codes explain declines; leave it out when accepting"
+        )
+    if item.state == "declined":
+        raise ConflictError(f"inbox item {item.id} is already declined")
+    if item.state == "returned":
+        raise ConflictError(f"inbox item {item.id} was taken back and is being routed again")
+    if decision == "decline" and item.state == "claimed":
+        raise ConflictError(
+            f"inbox item {item.id} is claimed as a deal; close the deal as closed_lost instead"
+        )
+
+
+def frees_capacity(before: str, after: str) -> bool:
+    """Whether a deal's move ends it, so its broker can take another match."""
+    return before in OPEN and after not in OPEN
+
+
+# -- applied to the store ------------------------------------------------------------------
+def claim(
+    session: Session, item: RoutedMatchRow, broker: Any, *, actor: str, today: date
+) -> DealRow:
+    """Take an inbox item on as a deal (stage ``claimed``), audited."""
+    check_claim(item, broker, today=today, existing_deal=repo.deal_of_routed(session, item.id))
+    deal = repo.add_deal(session, item, broker_id=broker.id)
+    item.state = "claimed"
+    repo.add_event(
+        session,
+        deal_id=deal.id,
+        actor=actor,
+        kind="stage",
+        to_stage="claimed",
+        note=f"claimed inbox item {item.id}",
+    )
+    return deal
 
 
 def change_stage(
@@ -38,29 +133,68 @@ def change_stage(
     reason: str | None = None,
 ) -> DealEventRow:
     """Move a deal one step forward, or close it as lost (reason required); audited."""
-    if to not in STAGES:
-        raise IllegalTransitionError(f"unknown stage {to!r}; stages are {', '.join(STAGES)}")
-    if to not in allowed(deal.stage):
-        options = ", ".join(allowed(deal.stage)) or "none (the deal is closed)"
-        raise IllegalTransitionError(
-            f"cannot move a deal from {deal.stage} to {to}; allowed next: {options}"
-        )
-    if to == "closed_lost":
-        if not reason or not reason.strip():
-            raise IllegalTransitionError("closing a deal as lost needs a reason")
+    check_stage(deal.stage, to, reason)
+    if to == "closed_lost" and reason:
         deal.lost_reason = reason.strip()
-    event = DealEventRow(
-        deal_id=deal.id, actor=actor, kind="stage", from_stage=deal.stage, to_stage=to, note=note
+    event = repo.add_event(
+        session,
+        deal_id=deal.id,
+        actor=actor,
+        kind="stage",
+        from_stage=deal.stage,
+        to_stage=to,
+        note=note,
     )
     deal.stage = to
-    session.add(event)
     return event
 
 
 def add_note(session: Session, deal: DealRow, *, actor: str, note: str) -> DealEventRow:
     """Attach a note to a deal's audit trail."""
     if not note.strip():
-        raise ValueError("the note is empty")
-    event = DealEventRow(deal_id=deal.id, actor=actor, kind="note", note=note.strip())
-    session.add(event)
-    return event
+        raise InvalidInputError("note: the note is empty")
+    return repo.add_event(session, deal_id=deal.id, actor=actor, kind="note", note=note.strip())
+
+
+@dataclass
+class FeedbackResult:
+    """Stored feedback and whether this call stored it (a repeated verdict is not stored twice)."""
+
+    row: FeedbackRow
+    created: bool
+
+
+def feedback(
+    session: Session,
+    item: RoutedMatchRow,
+    broker: Any,
+    *,
+    decision: str,
+    reason_code: str | None = None,
+    comment: str | None = None,
+) -> FeedbackResult:
+    """Accept or decline an inbox item; a decline frees the broker's capacity.
+
+    Accepting twice stores one verdict: feedback trains the learned ranker, so a repeated
+    click must not count twice.
+    """
+    check_feedback(item, decision, reason_code)
+    if decision == "accept":
+        earlier = repo.feedback_given(
+            session, routed_id=item.id, broker_id=broker.id, decision=decision
+        )
+        if earlier is not None:
+            return FeedbackResult(earlier, created=False)
+    row = repo.add_feedback(
+        session,
+        routed_id=item.id,
+        broker_id=broker.id,
+        decision=decision,
+        reason_code=reason_code,
+        comment=comment or None,
+    )
+    if decision == "decline":
+        item.state = "declined"
+    elif item.state == "new":
+        item.state = "seen"
+    return FeedbackResult(row, created=True)

@@ -6,6 +6,7 @@ import csv
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from matcher import deal
 from matcher.config import Settings, get_settings
 from matcher.domain import BrokerIn, Match, NeedIn, TechnologyIn
 from matcher.embed import Encoder, content_hash, encode_queries, get_encoder
@@ -24,9 +26,13 @@ from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.pipeline import Matcher
 from matcher.retrieve.crosslingual import LanguageSpace
 from matcher.retrieve.lexical import LexicalIndex
+from matcher.route import RoutingRules, RoutingState
+from matcher.routing import RoutingOutcome, route_need, take_back_lapsed
 from matcher.store import repo
 from matcher.store.db import make_engine, migrate, session_factory, transaction
-from matcher.store.models import NeedRow, TechnologyRow
+from matcher.store.models import BrokerRow, NeedRow, TechnologyRow
+from matcher.store.repo import deals
+from matcher.store.repo import routing as routes
 from matcher.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -336,3 +342,163 @@ class Engine:
     def embed_query_multilingual(self, text: str) -> np.ndarray:
         """Vector of an ad-hoc query text in the multilingual space."""
         return encode_queries(self.multilingual_encoder, [text])[0]
+
+    # -- routing and deals ---------------------------------------------------------------
+    # (owned by the routing workflow: matcher.route's rules, matcher.routing, matcher.deal)
+    @property
+    def routing_rules(self) -> RoutingRules:
+        """The routing rules of the settings (``MATCHER_ROUTE_*``)."""
+        r = self.settings.route
+        return RoutingRules(
+            cross_border_min_level=r.cross_border_min_level,
+            large_budget_cny=r.large_budget_cny,
+            large_budget_min_level=r.large_budget_min_level,
+            matches_per_need=r.matches_per_need,
+            min_score=r.min_score,
+        )
+
+    def match_and_route(self, key: str | int, *, today: date | None = None) -> RoutingOutcome:
+        """Rank technologies for a stored need and route the best to certified brokers.
+
+        The need's routing state records the outcome; a need nobody can take is ``unrouted``
+        with the reason, and is routed again when a broker frees capacity or is (re)certified.
+        """
+        today = today or date.today()
+        rules = self.routing_rules
+        matches = self.match_need(key, top=max(10, rules.matches_per_need))
+        with transaction(self.sessions) as session:
+            need = repo.get_by_ref_or_id(session, NeedRow, key)
+            if need is None:
+                raise NotFoundError(f"no need with id {key!r}")
+            return route_need(session, need, matches, today=today, tax=self.taxonomy, rules=rules)
+
+    def route_unrouted(self, *, today: date | None = None) -> list[RoutingOutcome]:
+        """Take matches back from suspended and expired brokers, then route again every need
+        holding such matches and every need nobody could take so far."""
+        today = today or date.today()
+        with transaction(self.sessions) as session:
+            returned = take_back_lapsed(session, today=today, tax=self.taxonomy)
+            waiting = routes.needs_with_returned(session)
+            unrouted = [n.id for n in routes.needs_in_state(session, RoutingState.unrouted)]
+        outcomes = []
+        for need_id in dict.fromkeys([*returned, *waiting, *unrouted]):
+            outcomes.append(self.match_and_route(need_id, today=today))
+        return outcomes
+
+    def unrouted_needs(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[Any]]:
+        """Needs nobody could take (total, page), each with its reason in every language."""
+        with self.sessions() as session:
+            total = routes.count_in_state(session, RoutingState.unrouted)
+            rows = routes.needs_in_state(session, RoutingState.unrouted, limit=limit, offset=offset)
+            return total, [record_of(r) for r in rows]
+
+    def broker(self, key: str | int) -> Any:
+        """A broker's stored record (detached) by reference or id."""
+        with self.sessions() as session:
+            row = repo.get_by_ref_or_id(session, BrokerRow, key)
+            if row is None:
+                raise NotFoundError(f"no broker {key!r}")
+            return record_of(row)
+
+    def set_broker_status(
+        self,
+        key: str | int,
+        *,
+        suspended: bool | None = None,
+        valid_until: date | None = None,
+        level: str | None = None,
+        today: date | None = None,
+        reroute: bool = True,
+    ) -> Any:
+        """Suspend, reinstate or renew a broker; matches then move to where they can be worked.
+
+        A suspended broker's unclaimed matches go back to routing; a reinstated or renewed one
+        can take needs nobody could take before. A renewal to a past date is refused.
+        ``reroute=False`` leaves that to the caller (the service's worker runs
+        ``route_unrouted``).
+        """
+        today = today or date.today()
+        if valid_until is not None and valid_until < today:
+            raise InvalidInputError(
+                f"valid_until: {valid_until.isoformat()} is in the past; a renewal must "
+                f"run to today ({today.isoformat()}) or later"
+            )
+        with transaction(self.sessions) as session:
+            row = repo.get_by_ref_or_id(session, BrokerRow, key)
+            if row is None:
+                raise NotFoundError(f"no broker {key!r}")
+            if suspended is not None:
+                row.suspended = suspended
+            if valid_until is not None:
+                row.valid_until = valid_until
+            if level is not None:
+                row.level = level
+        if reroute:
+            self.route_unrouted(today=today)
+        return self.broker(key)
+
+    def claim(self, broker_id: int, routed_id: int, *, actor: str) -> int:
+        """Take an inbox item on as a deal; the new deal's id."""
+        with transaction(self.sessions) as session:
+            item, broker = self._own_item(session, broker_id, routed_id)
+            return deal.claim(session, item, broker, actor=actor, today=date.today()).id
+
+    def change_stage(
+        self,
+        deal_id: int,
+        *,
+        to: str,
+        actor: str,
+        broker_id: int | None = None,
+        note: str | None = None,
+        reason: str | None = None,
+        reroute: bool = True,
+    ) -> bool:
+        """Move a deal (a broker's own, or any for ``broker_id=None``); whether it ended.
+
+        An agreed deal closes its need for routing; an ended deal frees the broker's capacity,
+        so needs nobody could take are routed again.
+        """
+        with transaction(self.sessions) as session:
+            row = deals.deal(session, deal_id)
+            if row is None or (broker_id is not None and row.broker_id != broker_id):
+                raise NotFoundError(f"no deal {deal_id} among your deals")
+            before = row.stage
+            deal.change_stage(session, row, to=to, actor=actor, note=note, reason=reason)
+            if to == "agreed":
+                need = session.get(NeedRow, row.need_id)
+                if need is not None:
+                    routes.set_routing_state(need, RoutingState.closed, need.routing_reason)
+        ended = deal.frees_capacity(before, to)
+        if ended and reroute:
+            self.route_unrouted()
+        return ended
+
+    def feedback(
+        self,
+        broker_id: int,
+        routed_id: int,
+        *,
+        decision: str,
+        reason_code: str | None = None,
+        comment: str | None = None,
+        reroute: bool = True,
+    ) -> tuple[Any, str, bool]:
+        """A broker's verdict on their inbox item: (feedback row, item state, stored now)."""
+        with transaction(self.sessions) as session:
+            item, broker = self._own_item(session, broker_id, routed_id)
+            result = deal.feedback(
+                session, item, broker, decision=decision, reason_code=reason_code, comment=comment
+            )
+            out = (record_of(result.row), item.state, result.created)
+        if decision == "decline" and out[2] and reroute:
+            self.route_unrouted()
+        return out
+
+    @staticmethod
+    def _own_item(session: Session, broker_id: int, routed_id: int) -> tuple[Any, Any]:
+        item = deals.routed(session, routed_id)
+        broker = session.get(BrokerRow, broker_id)
+        if item is None or broker is None or item.broker_id != broker_id:
+            raise NotFoundError(f"no inbox item {routed_id} in your inbox")
+        return item, broker

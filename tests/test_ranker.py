@@ -23,10 +23,10 @@ from matcher.rank.learned.model import LabelledSet, LearnedRanker, ideal_dcg, me
 from matcher.rank.learned.registry import RankerError, active_ranker, store_for
 from matcher.rank.learned.training import feedback_grades, flat_pools, need_features
 from matcher.rank.pair import combine
-from matcher.route import routed_row
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
+from matcher.store.repo.routing import routed_row
 from tests.conftest import make_settings
 
 # Text-derived columns: the same in the serving and the labelled-data paths.

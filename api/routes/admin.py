@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import issue_token
-from api.deps import AdminDep, EngineDep, SessionDep
+from api.deps import AdminDep, EngineDep, ReaderLangDep, SessionDep
 from api.routes.brokers import broker_view
 from matcher.domain import BrokerIn, BrokerLevel
 from matcher.ingest import validate_record
@@ -48,6 +48,7 @@ def _next_ref(session: Session) -> str:
 
 @router.post("/brokers", status_code=status.HTTP_201_CREATED)
 def certify(
+    request: Request,
     _: AdminDep,
     engine: EngineDep,
     session: SessionDep,
@@ -100,6 +101,7 @@ def certify(
     session.flush()
     token = issue_token(session, role="broker", broker_id=broker.id, label="certified via API")
     session.commit()
+    request.app.state.worker.submit("unrouted")  # a new broker may take what nobody could
     out = broker_view(session, broker)
     out["token"] = token
     out["token_note"] = "shown once; store it now (only its hash is kept)"
@@ -133,32 +135,69 @@ def show_broker(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/brokers/{ref}/renew")
-def renew(ref: str, body: RenewIn, _: AdminDep, session: SessionDep) -> dict[str, Any]:
-    """Set a new validity date (and level) for a broker's certificate."""
-    broker = get_broker(session, ref)
-    broker.valid_until = body.valid_until
-    if body.level is not None:
-        broker.level = body.level.value
-    session.commit()
-    return broker_view(session, broker)
+def renew(
+    ref: str, body: RenewIn, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+) -> dict[str, Any]:
+    """Set a new validity date (today or later) and level; waiting needs are routed again."""
+    level = body.level.value if body.level is not None else None
+    engine.set_broker_status(ref, valid_until=body.valid_until, level=level, reroute=False)
+    request.app.state.worker.submit("unrouted")
+    return broker_view(session, get_broker(session, ref))
 
 
 @router.post("/brokers/{ref}/suspend")
-def suspend(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
-    """Suspend a broker: no new matches, and their token is refused until reinstated."""
-    broker = get_broker(session, ref)
-    broker.suspended = True
-    session.commit()
-    return broker_view(session, broker)
+def suspend(
+    ref: str, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+) -> dict[str, Any]:
+    """Suspend a broker: their token is refused, their unclaimed matches go to other brokers."""
+    engine.set_broker_status(ref, suspended=True, reroute=False)
+    request.app.state.worker.submit("unrouted")
+    return broker_view(session, get_broker(session, ref))
 
 
 @router.post("/brokers/{ref}/reinstate")
-def reinstate(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
-    """Lift a suspension."""
-    broker = get_broker(session, ref)
-    broker.suspended = False
-    session.commit()
-    return broker_view(session, broker)
+def reinstate(
+    ref: str, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+) -> dict[str, Any]:
+    """Lift a suspension; needs nobody could take are routed again."""
+    engine.set_broker_status(ref, suspended=False, reroute=False)
+    request.app.state.worker.submit("unrouted")
+    return broker_view(session, get_broker(session, ref))
+
+
+@router.get("/unrouted")
+def unrouted(
+    _: AdminDep,
+    engine: EngineDep,
+    lang: ReaderLangDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Needs no eligible broker could take, oldest first, each with the reason."""
+    total, needs = engine.unrouted_needs(limit=limit, offset=offset)
+    items = [
+        {
+            "id": n.id,
+            "ref": n.ref,
+            "title": n.title,
+            "enterprise": n.enterprise,
+            "domains": list(n.domains),
+            "home_region": n.home_region,
+            "region_scope": n.region_scope,
+            "reason": (n.routing_reason or {}).get(lang, (n.routing_reason or {}).get("en")),
+            "since": n.updated_at.isoformat() if n.updated_at else None,
+        }
+        for n in needs
+    ]
+    return {"total": total, "count": len(items), "items": items}
+
+
+@router.post("/unrouted/route")
+def route_unrouted(_: AdminDep, engine: EngineDep) -> dict[str, Any]:
+    """Route again now: matches of lapsed brokers and needs nobody could take."""
+    outcomes = [o.as_dict() for o in engine.route_unrouted()]
+    still = sum(1 for o in outcomes if o["state"] == "unrouted")
+    return {"attempted": len(outcomes), "still_unrouted": still, "outcomes": outcomes}
 
 
 @router.post("/brokers/{ref}/tokens", status_code=status.HTTP_201_CREATED)

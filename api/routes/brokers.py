@@ -7,39 +7,29 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, ReaderLangDep, SessionDep
-from matcher.route import broker_load
+from api.deps import BrokerDep, EngineDep, ReaderLangDep, SessionDep
+from matcher.deal import DECLINE_REASONS
 from matcher.store.models import (
     BrokerRow,
-    FeedbackRow,
     NeedRow,
     RoutedMatchRow,
     TechnologyRow,
 )
+from matcher.store.repo import deals as deals_repo
+from matcher.store.repo.routing import broker_load
 
 router = APIRouter(prefix="/api/v1", tags=["brokers"])
 
 INBOX_STATES = ("new", "seen", "claimed", "declined")
 
 
-class DeclineReason(StrEnum):
-    """Why a broker turned a routed match down (kept for later ranking work)."""
-
-    not_relevant = "not_relevant"
-    trl_mismatch = "trl_mismatch"
-    region_mismatch = "region_mismatch"
-    budget_mismatch = "budget_mismatch"
-    domain_mismatch = "domain_mismatch"
-    duplicate = "duplicate"
-    no_capacity = "no_capacity"
-    conflict_of_interest = "conflict_of_interest"
-    other = "other"
+# Why a broker turned a routed match down (kept for ranking work): the engine's list.
+DeclineReason = StrEnum("DeclineReason", {code: code for code in DECLINE_REASONS})  # type: ignore[misc]
 
 
 # -- shared views (also used by the deal and admin routes) ---------------------------------
@@ -137,7 +127,7 @@ def routed_view(
         "rank": routed.rank,
         "components": routed.components,
         "explanation": (routed.explanations or {}).get(lang, routed.explanation),
-        "reason": routed.reason,
+        "reason": (routed.reasons or {}).get(lang, routed.reason),
         "routed_at": routed.created_at.isoformat() if routed.created_at else None,
         "need": need_summary(session.get(NeedRow, routed.need_id)),
         "technology": technology_summary(session.get(TechnologyRow, routed.technology_id)),
@@ -237,16 +227,7 @@ def inbox(
     """
     broker = caller.broker
     assert broker is not None
-    query = select(RoutedMatchRow).where(RoutedMatchRow.broker_id == broker.id)
-    if state is not None:
-        query = query.where(RoutedMatchRow.state == state)
-    rows = list(
-        session.scalars(
-            query.order_by(RoutedMatchRow.created_at.desc(), RoutedMatchRow.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
+    rows = deals_repo.inbox(session, broker_id=broker.id, state=state, limit=limit, offset=offset)
     items = [routed_view(session, row, lang=lang) for row in rows]
     for row in rows:
         if row.state == "new":
@@ -271,50 +252,38 @@ def inbox_item(
 
 @router.post("/brokers/me/inbox/{routed_id}/feedback", status_code=status.HTTP_201_CREATED)
 def feedback(
-    routed_id: int, body: FeedbackIn, caller: BrokerDep, session: SessionDep
+    routed_id: int,
+    body: FeedbackIn,
+    request: Request,
+    caller: BrokerDep,
+    engine: EngineDep,
+    response: Response,
 ) -> dict[str, Any]:
-    """Accept or decline an inbox item; a decline needs a reason code and frees capacity."""
+    """Accept or decline an inbox item; a decline needs a reason code and frees capacity.
+
+    Accepting an item twice stores one verdict (the repeat answers 200 with the first).
+    """
     broker = caller.broker
     assert broker is not None
-    if body.decision == "decline" and body.reason_code is None:
-        codes = ", ".join(c.value for c in DeclineReason)
-        raise HTTPException(
-            422,
-            f"reason_code: a decline needs a reason code, one of: {codes}",
-        )
-    if body.decision == "accept" and body.reason_code is not None:
-        raise HTTPException(
-            422,
-            "reason_code: reason codes explain declines; leave it out when accepting",
-        )
-    routed = own_routed(session, broker, routed_id)
-    if routed.state == "declined":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"inbox item {routed_id} is already declined")
-    if body.decision == "decline" and routed.state == "claimed":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"inbox item {routed_id} is claimed as a deal; close the deal as closed_lost instead",
-        )
-    row = FeedbackRow(
-        routed_id=routed.id,
-        broker_id=broker.id,
+    row, state, created = engine.feedback(
+        broker.id,
+        routed_id,
         decision=body.decision,
         reason_code=body.reason_code.value if body.reason_code else None,
-        comment=body.comment or None,
+        comment=body.comment,
+        reroute=False,
     )
-    session.add(row)
-    if body.decision == "decline":
-        routed.state = "declined"
-    elif routed.state == "new":
-        routed.state = "seen"
-    session.commit()
+    if created and body.decision == "decline":  # capacity freed: route what waits
+        request.app.state.worker.submit("unrouted")
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return {
         "id": row.id,
-        "routed_id": routed.id,
+        "routed_id": routed_id,
         "decision": row.decision,
         "reason_code": row.reason_code,
         "comment": row.comment,
-        "state": routed.state,
+        "state": state,
         "created_at": row.created_at.isoformat(),
     }
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, Caller, CallerDep, SessionDep
-from api.routes.brokers import need_summary, own_routed, technology_summary
-from matcher.deal import STAGES, add_note, allowed, change_stage
+from api.deps import BrokerDep, Caller, CallerDep, EngineDep, SessionDep
+from api.routes.brokers import need_summary, technology_summary
+from matcher.deal import STAGES, add_note, allowed
+from matcher.errors import ConflictError
 from matcher.store.models import (
     BrokerRow,
     DealEventRow,
@@ -22,6 +21,7 @@ from matcher.store.models import (
     RoutedMatchRow,
     TechnologyRow,
 )
+from matcher.store.repo import deals as deals_repo
 
 router = APIRouter(prefix="/api/v1", tags=["deals"])
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -87,79 +87,37 @@ def deal_view(session: Session, deal: DealRow, *, events: bool = False) -> dict[
         "updated_at": deal.updated_at.isoformat(),
     }
     if events:
-        rows = session.scalars(
-            select(DealEventRow)
-            .where(DealEventRow.deal_id == deal.id)
-            .order_by(DealEventRow.created_at, DealEventRow.id)
-        )
-        out["events"] = [event_view(e) for e in rows]
+        out["events"] = [event_view(e) for e in deals_repo.events(session, deal.id)]
     return out
 
 
 def visible_deal(session: Session, caller: Caller, deal_id: int) -> DealRow:
     """A deal the caller may see: their own, or any for an admin; otherwise 404."""
-    deal = session.get(DealRow, deal_id)
+    deal = deals_repo.deal(session, deal_id)
     if deal is None or (caller.broker is not None and deal.broker_id != caller.broker.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no deal {deal_id} among your deals")
     return deal
 
 
 @router.post("/brokers/me/inbox/{routed_id}/claim", status_code=status.HTTP_201_CREATED)
-def claim(routed_id: int, caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
+def claim(
+    routed_id: int, caller: BrokerDep, engine: EngineDep, session: SessionDep
+) -> dict[str, Any]:
     """Take an inbox item on as a deal (stage ``claimed``), audited."""
     broker = caller.broker
     assert broker is not None
-    routed = own_routed(session, broker, routed_id)
-    if routed.state == "claimed":
-        existing = session.scalar(select(DealRow.id).where(DealRow.routed_id == routed.id))
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"inbox item {routed_id} is already claimed as deal {existing}",
-        )
-    if routed.state == "declined":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"inbox item {routed_id} was declined and can no longer be claimed",
-        )
-    if broker.valid_until < date.today():
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"your certificate expired on {broker.valid_until.isoformat()}; "
-            "ask an administrator to renew it before claiming new deals",
-        )
-    deal = DealRow(
-        routed_id=routed.id,
-        broker_id=broker.id,
-        need_id=routed.need_id,
-        technology_id=routed.technology_id,
-        stage="claimed",
-    )
-    session.add(deal)
-    routed.state = "claimed"
     try:
-        session.flush()
-        session.add(
-            DealEventRow(
-                deal_id=deal.id,
-                actor=caller.actor,
-                kind="stage",
-                from_stage=None,
-                to_stage="claimed",
-                note=f"claimed inbox item {routed.id}",
-            )
-        )
-        session.commit()
+        deal_id = engine.claim(broker.id, routed_id, actor=caller.actor)
     except IntegrityError:  # a concurrent claim of the same item won
-        session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"inbox item {routed_id} is already claimed"
-        ) from None
-    return deal_view(session, deal, events=True)
+        raise ConflictError(f"inbox item {routed_id} is already claimed") from None
+    session.expire_all()
+    return deal_view(session, visible_deal(session, caller, deal_id), events=True)
 
 
 @router.get("/deals")
 def list_deals(
     caller: DealCallerDep,
+    engine: EngineDep,
     session: SessionDep,
     stage: Annotated[
         Literal["claimed", "contacted", "nda_signed", "negotiating", "agreed", "closed_lost"]
@@ -171,20 +129,13 @@ def list_deals(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """The caller's deals (an admin sees everyone's), newest first."""
-    query = select(DealRow)
+    broker_id = None
     if caller.broker is not None:
-        query = query.where(DealRow.broker_id == caller.broker.id)
+        broker_id = caller.broker.id
     elif broker is not None:
-        row = session.scalar(select(BrokerRow).where(BrokerRow.ref == broker))
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no broker {broker!r}")
-        query = query.where(DealRow.broker_id == row.id)
-    if stage is not None:
-        query = query.where(DealRow.stage == stage)
-    deals = session.scalars(
-        query.order_by(DealRow.created_at.desc(), DealRow.id.desc()).limit(limit).offset(offset)
-    )
-    items = [deal_view(session, d) for d in deals]
+        broker_id = engine.broker(broker).id
+    rows = deals_repo.deals(session, broker_id=broker_id, stage=stage, limit=limit, offset=offset)
+    items = [deal_view(session, d) for d in rows]
     return {"count": len(items), "items": items, "stages": list(STAGES)}
 
 
@@ -196,13 +147,28 @@ def get_deal(deal_id: int, caller: DealCallerDep, session: SessionDep) -> dict[s
 
 @router.post("/deals/{deal_id}/stage")
 def move_stage(
-    deal_id: int, body: StageIn, caller: DealCallerDep, session: SessionDep
+    deal_id: int,
+    body: StageIn,
+    request: Request,
+    caller: DealCallerDep,
+    engine: EngineDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Move the deal one stage forward, or to ``closed_lost`` with a reason (illegal → 409)."""
-    deal = visible_deal(session, caller, deal_id)
-    change_stage(session, deal, to=body.to, actor=caller.actor, note=body.note, reason=body.reason)
-    session.commit()
-    return deal_view(session, deal, events=True)
+    visible_deal(session, caller, deal_id)
+    ended = engine.change_stage(
+        deal_id,
+        to=body.to,
+        actor=caller.actor,
+        broker_id=caller.broker.id if caller.broker is not None else None,
+        note=body.note,
+        reason=body.reason,
+        reroute=False,
+    )
+    if ended:  # the broker can take another match: route what waits
+        request.app.state.worker.submit("unrouted")
+    session.expire_all()
+    return deal_view(session, visible_deal(session, caller, deal_id), events=True)
 
 
 @router.post("/deals/{deal_id}/notes", status_code=status.HTTP_201_CREATED)

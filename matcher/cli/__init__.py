@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from matcher.cli.brokers import admin_app, broker_app, route
+from matcher.cli.common import fail as _fail
+from matcher.cli.common import open_engine as _engine
 from matcher.domain import Match
 from matcher.ingest import detect_language
 from matcher.phrases import LANGUAGES
@@ -20,27 +23,15 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build, verify and inspect the FAISS indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
-broker_app = typer.Typer(help="Certify brokers and issue their API tokens.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
-admin_app = typer.Typer(help="Administrator API tokens.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+app.command("route")(route)
 ranker_app = typer.Typer(
     help="Train, inspect, promote and roll back the learned ranker.", no_args_is_help=True
 )
 app.add_typer(ranker_app, name="ranker")
 
 COLLECTIONS = ("technologies", "needs")
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    from matcher.engine import Engine
-
-    return Engine()
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _print_matches(
@@ -241,106 +232,6 @@ def demo(
     if total:
         typer.echo(f"\nintended answer in the top 10 for {hits}/{total} demo needs")
     typer.echo(f"data directory: {engine.settings.home}")
-
-
-# -- brokers and tokens (the HTTP service) ----------------------------------------------------
-def _print_token(token: str, who: str) -> None:
-    typer.echo(f"API token for {who} (shown once; only its hash is stored):")
-    typer.echo(token)
-
-
-@broker_app.command("add")
-def broker_add(
-    ref: Annotated[str, typer.Option("--id", help="broker reference, e.g. B-13")],
-    name: Annotated[str, typer.Option("--name")],
-    certificate_no: Annotated[str, typer.Option("--certificate-no")],
-    level: Annotated[str, typer.Option("--level", help="beginner | intermediate | advanced")],
-    valid_until: Annotated[str, typer.Option("--valid-until", help="YYYY-MM-DD")],
-    domain: Annotated[
-        list[str] | None, typer.Option("--domain", help="domain code (repeatable)")
-    ] = None,
-    region: Annotated[
-        list[str] | None, typer.Option("--region", help="region or grouping code (repeatable)")
-    ] = None,
-    capacity: Annotated[int, typer.Option("--capacity", help="open items at once")] = 10,
-    email: Annotated[str | None, typer.Option("--email")] = None,
-) -> None:
-    """Certify a broker (validated like an import) and print their API token once."""
-    from sqlalchemy import select
-
-    from matcher.ingest import validate_record
-    from matcher.store.models import BrokerRow
-    from matcher.store.repo.tokens import issue_token
-
-    raw = {
-        "id": ref,
-        "name": name,
-        "certificate_no": certificate_no,
-        "level": level,
-        "valid_until": valid_until,
-        "domains": domain or [],
-        "regions": region or [],
-        "capacity": capacity,
-        "email": email,
-    }
-    engine = _engine()
-    try:
-        record = validate_record("brokers", raw, engine.taxonomy)
-    except ValueError as exc:
-        _fail(str(exc))
-    with engine.sessions() as session:
-        if session.scalar(select(BrokerRow.id).where(BrokerRow.ref == ref)) is not None:
-            _fail(f"broker {ref} already exists; use `matcher broker token {ref}` for a token")
-        taken = session.scalar(
-            select(BrokerRow.ref).where(BrokerRow.certificate_no == record.certificate_no)  # type: ignore[attr-defined]
-        )
-        if taken is not None:
-            _fail(f"certificate number {certificate_no} belongs to broker {taken}")
-    engine.save_records("brokers", [record])
-    with engine.sessions() as session:
-        broker = session.scalar(select(BrokerRow).where(BrokerRow.ref == ref))
-        assert broker is not None
-        token = issue_token(session, role="broker", broker_id=broker.id, label="matcher broker add")
-        session.commit()
-    typer.echo(f"certified {ref} ({name}), {level} level, valid until {valid_until}")
-    _print_token(token, ref)
-
-
-@broker_app.command("token")
-def broker_token(
-    ref: Annotated[str, typer.Argument(help="broker reference or id, e.g. B-01")],
-) -> None:
-    """Issue another API token for a broker (printed once)."""
-    from matcher.store import repo
-    from matcher.store.models import BrokerRow
-    from matcher.store.repo.tokens import issue_token
-
-    engine = _engine()
-    with engine.sessions() as session:
-        broker = repo.get_by_ref_or_id(session, BrokerRow, ref)
-        if broker is None:
-            _fail(f"no broker {ref!r}; certify one with `matcher broker add`")
-        assert broker is not None
-        token = issue_token(
-            session, role="broker", broker_id=broker.id, label="matcher broker token"
-        )
-        session.commit()
-        who = broker.ref
-    _print_token(token, who)
-
-
-@admin_app.command("token")
-def admin_token(
-    label: Annotated[str, typer.Option("--label", help="who holds it")] = "matcher admin token",
-) -> None:
-    """Issue an administrator API token (printed once)."""
-    from matcher.store.repo.tokens import issue_token
-
-    engine = _engine()
-    with engine.sessions() as session:
-        token = issue_token(session, role="admin", label=label)
-        session.commit()
-    _print_token(token, "an administrator")
 
 
 # -- the learned ranker -------------------------------------------------------------------------

@@ -89,6 +89,13 @@ class NeedRow(Catalogued, Base):
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     contact: Mapped[str | None] = mapped_column(String(300), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # pending | routed | unrouted | closed (matcher.route.RoutingState); the reason of the last
+    # routing outcome in each reader's language ({"en": ..., "zh": ...}).
+    routing_state: Mapped[str] = mapped_column(
+        String(16), default="pending", server_default="pending", index=True
+    )
+    routing_reason: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class BrokerRow(Timestamped, Base):
@@ -175,6 +182,10 @@ class RoutedMatchRow(Timestamped, Base):
     explanations: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     rank: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
+    # The reason in each reader's language ({"en": ..., "zh": ...}); None on old rows.
+    reasons: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # new | seen | claimed | declined | returned (taken back from a suspended or expired broker,
+    # waiting to be routed again)
     state: Mapped[str] = mapped_column(String(16), default="new", index=True)
 
 
