@@ -435,3 +435,48 @@ def test_explanations_in_the_readers_language(client, broker_headers) -> None:  
     offer = {"text": text, "top": 3, "target": "needs"}
     found = client.post(f"{API}/search", json=offer, headers={**h, "Accept-Language": "zh-CN"})
     assert all(chinese(e) for e in explanations(found))
+
+
+def test_lists_filter_and_page_in_the_database(client, admin_headers, broker_headers) -> None:  # type: ignore[no-untyped-def]
+    from matcher.config import REPO_DATA_DIR
+    from matcher.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(REPO_DATA_DIR)
+
+    def every(headers: dict[str, str], **params: Any) -> tuple[list[dict[str, Any]], int]:
+        """All pages of a list, and the total each page reported."""
+        items: list[dict[str, Any]] = []
+        totals = set()
+        while True:
+            page = client.get(
+                f"{API}/technologies",
+                params={"limit": 37, "offset": len(items), **params},
+                headers=headers,
+            ).json()
+            totals.add(page["total"])
+            items += page["items"]
+            if len(page["items"]) < 37:
+                break
+        assert len(totals) == 1
+        return items, totals.pop()
+
+    everything, total = every(admin_headers)
+    assert total == len(everything) == 300
+    assert [x["id"] for x in everything] == sorted(x["id"] for x in everything)
+    for params in ({"domain": "04"}, {"domain": "05.03"}, {"region": "YRD"}, {"region": "US"}):
+        found, count_ = every(admin_headers, **params)
+        if "domain" in params:
+            expected = [
+                x["ref"]
+                for x in everything
+                if any(params["domain"] in tax.ancestors(code) for code in x["domains"])
+            ]
+        else:
+            expected = [
+                x["ref"] for x in everything if tax.region_in(x["region"], params["region"])
+            ]
+        assert [x["ref"] for x in found] == expected and count_ == len(expected), params
+        assert expected, params
+    # A broker's pages leave out the confidential records not routed to them, totals included.
+    seen, seen_total = every(broker_headers("B-01"), domain="04")
+    assert seen_total == len(seen) and not any(x["confidential"] for x in seen)
