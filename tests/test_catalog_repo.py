@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.config import REPO_DATA_DIR
-from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
+from matcher.domain import BrokerIn, BrokerLevel, NeedIn, Side, TechnologyIn
 from matcher.store import repo
 from matcher.store.db import make_engine, migrate, session_factory, transaction
 from matcher.store.models import RoutedMatchRow
@@ -226,7 +226,7 @@ def test_confidential_records_are_seen_by_admins_and_their_brokers(
                     id=ref,
                     name=f"Broker {ref}",
                     certificate_no=f"C-{ref}",
-                    level="advanced",
+                    level=BrokerLevel.advanced,
                     valid_until=date(2099, 1, 1),
                 ),
             )
