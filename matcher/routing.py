@@ -82,6 +82,12 @@ def route_need(
         reasons = written(assignment.reasons, tax)
         returned = pairs.get(assignment.match.technology_id)
         if returned is not None:
+            # keep where it came from: the note take_back_lapsed appended last
+            came_from = {
+                lang: (returned.reasons or {}).get(lang, returned.reason).rsplit("; ", 1)[-1]
+                for lang in reasons
+            }
+            reasons = {lang: f"{came_from[lang]}; {text}" for lang, text in reasons.items()}
             routes.reassign(
                 returned,
                 assignment.match,
