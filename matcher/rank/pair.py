@@ -173,9 +173,19 @@ HARD_ALLOWED = {
 
 
 def region_feature(
-    need: NeedLike, tech: TechnologyLike, tax: Taxonomy, scale_km: float = 1500.0, lang: str = "en"
+    need: NeedLike,
+    tech: TechnologyLike,
+    tax: Taxonomy,
+    scale_km: float = 1500.0,
+    lang: str = "en",
+    *,
+    reader: str = "need",
 ) -> Feature:
-    """The need's region preference against where the technology is."""
+    """The need's region preference against where the technology is.
+
+    The explanation names the other side's region: the technology's for a reader holding a need
+    (``reader="need"``), the need's for one holding a technology (``reader="technology"``).
+    """
     if not need.home_region or not tech.region:
         return Feature(UNKNOWN, phrase(lang, "region.none"))
     relation, distance = _relation(need, tech, tax)
@@ -183,7 +193,8 @@ def region_feature(
     # Within a relation class, nearer is slightly better (up to 10% of the remaining gap).
     proximity = 1.0 / (1.0 + distance / scale_km) if distance is not None else 0.5
     value = base + (1.0 - base) * 0.1 * proximity if relation != "same_subdivision" else 1.0
-    name = tax.region_name(tech.region, lang)
+    other = tech.region if reader == "need" else need.home_region
+    name = tax.region_name(other, lang)
     grouping = ""
     if relation in ("same_grouping", "near_abroad"):
         grouping = tax.region_name(_closest_grouping(tax, need.home_region, tech.region), lang)
