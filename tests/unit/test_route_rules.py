@@ -87,9 +87,7 @@ def test_workload_counts_each_item_once_within_a_pass(tax) -> None:  # type: ign
         tax=tax,
         rules=RULES,
     )
-    loads = [
-        r.params["load"] for a in result.assignments for r in a.reasons if r.key == "workload"
-    ]
+    loads = [r.params["load"] for a in result.assignments for r in a.reasons if r.key == "workload"]
     assert loads == [0, 1, 2]
     assert result.state is RoutingState.routed
 
