@@ -28,11 +28,13 @@ services:
 	@bash scripts/services.sh
 	@bash scripts/install-browser.sh
 
-test: install services
+# Lint first: CI runs exactly this target, so ruff and mypy are checked on every submission.
+test: install services lint
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check matcher api tests benchmarks
+	$(VENV)/bin/ruff format --check matcher api tests benchmarks
 	$(VENV)/bin/mypy
 
 clean:
