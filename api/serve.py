@@ -6,22 +6,21 @@ import argparse
 import os
 from pathlib import Path
 
-from sqlalchemy import select
-
 from api.config import get_api_settings
 from matcher.engine import Engine
+from matcher.route import RoutingState
 from matcher.store import repo
+from matcher.store.repo import brokers as brokers_repo
+from matcher.store.repo import routing as routing_repo
 from matcher.store.repo.tokens import issue_token
 
 
 def write_demo_tokens(engine: Engine, path: Path) -> None:
     """Issue an admin token and one token per demo broker, kept in a private file to try the API."""
-    from matcher.store.models import BrokerRow
-
     lines = ["# TechMatch demo tokens (bearer tokens; only their hashes are in the database)"]
     with engine.sessions() as session:
         lines.append(f"admin\t{issue_token(session, role='admin', label='demo')}")
-        for broker in session.scalars(select(BrokerRow).order_by(BrokerRow.ref)):
+        for broker in brokers_repo.by_ref(session):
             token = issue_token(session, role="broker", broker_id=broker.id, label="demo")
             lines.append(f"{broker.ref}\t{broker.level}\tvalid until {broker.valid_until}\t{token}")
         session.commit()
@@ -29,14 +28,12 @@ def write_demo_tokens(engine: Engine, path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def route_unrouted(engine: Engine) -> int:
-    """Match and route every active need that has nothing routed yet (the demo's needs)."""
+def route_pending(engine: Engine) -> int:
+    """Match and route every active need not routed yet (the demo's needs); how many items."""
     from api.worker import match_and_route
-    from matcher.store.models import RoutedMatchRow
 
     with engine.sessions() as session:
-        done = set(session.scalars(select(RoutedMatchRow.need_id)))
-        pending = [n.id for n in repo.active_needs(session) if n.id not in done]
+        pending = [n.id for n in routing_repo.needs_in_state(session, RoutingState.pending)]
     return sum(len(match_and_route(engine, get_api_settings(), need_id)) for need_id in pending)
 
 
@@ -56,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_demo:
         results = engine.load_demo()
         counts = ", ".join(f"{r.created + r.updated} {kind}" for kind, r in results.items())
-        routed = route_unrouted(engine)
+        routed = route_pending(engine)
         tokens = engine.settings.home / "demo-tokens.txt"
         if not tokens.exists():
             write_demo_tokens(engine, tokens)

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth import issue_token
@@ -16,7 +15,8 @@ from api.routes.brokers import broker_view
 from matcher.domain import BrokerIn, BrokerLevel
 from matcher.ingest import validate_record
 from matcher.store import repo
-from matcher.store.models import ApiTokenRow, BrokerRow, WebhookDeliveryRow
+from matcher.store.models import BrokerRow
+from matcher.store.repo import brokers as brokers_repo
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -36,14 +36,6 @@ def get_broker(session: Session, ref: str) -> BrokerRow:
     if broker is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no broker {ref!r}")
     return broker
-
-
-def _next_ref(session: Session) -> str:
-    highest = session.scalar(select(func.max(BrokerRow.id))) or 0
-    n = highest + 1
-    while session.scalar(select(BrokerRow.id).where(BrokerRow.ref == f"B-{n:02d}")) is not None:
-        n += 1
-    return f"B-{n:02d}"
 
 
 @router.post("/brokers", status_code=status.HTTP_201_CREATED)
@@ -76,23 +68,18 @@ def certify(
     """Certify a new broker (validated like an import); returns it with a one-time API token."""
     raw = dict(body)
     if raw.get("id") in (None, ""):
-        raw["id"] = _next_ref(session)
+        raw["id"] = brokers_repo.next_ref(session)
     try:
         record = validate_record("brokers", raw, engine.taxonomy)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     assert isinstance(record, BrokerIn)
-    if session.scalar(select(BrokerRow.id).where(BrokerRow.ref == record.id)) is not None:
+    if brokers_repo.ref_taken(session, record.id):
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"broker {record.id} already exists; renew, suspend or reinstate it instead",
         )
-    if (
-        session.scalar(
-            select(BrokerRow.id).where(BrokerRow.certificate_no == record.certificate_no)
-        )
-        is not None
-    ):
+    if brokers_repo.certificate_holder(session, record.certificate_no) is not None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"certificate number {record.certificate_no} belongs to another broker",
@@ -119,10 +106,7 @@ def list_brokers(
 ) -> dict[str, Any]:
     """Every broker with certificate status and workload."""
     today = date.today()
-    items = [
-        broker_view(session, b, today=today)
-        for b in session.scalars(select(BrokerRow).order_by(BrokerRow.ref))
-    ]
+    items = [broker_view(session, b, today=today) for b in brokers_repo.by_ref(session)]
     if certificate is not None:
         items = [b for b in items if b["certificate"]["status"] == certificate]
     return {"count": len(items), "items": items}
@@ -210,8 +194,7 @@ def new_token(
     """Issue another API token for a broker (shown once)."""
     broker = get_broker(session, ref)
     if revoke_others:
-        for row in session.scalars(select(ApiTokenRow).where(ApiTokenRow.broker_id == broker.id)):
-            row.revoked = True
+        brokers_repo.revoke_tokens(session, broker.id)
     token = issue_token(session, role="broker", broker_id=broker.id, label="issued via API")
     session.commit()
     return {"broker": broker.ref, "token": token, "token_note": "shown once; store it now"}
@@ -230,19 +213,14 @@ def webhook_deliveries(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Every webhook delivery with its attempts and last error, newest first."""
-    query = select(WebhookDeliveryRow)
-    if delivery_status is not None:
-        query = query.where(WebhookDeliveryRow.status == delivery_status)
-    if broker is not None:
-        query = query.where(WebhookDeliveryRow.broker_id == get_broker(session, broker).id)
-    rows = session.scalars(
-        query.order_by(WebhookDeliveryRow.id.desc()).limit(limit).offset(offset)
-    ).all()
-    refs = {b.id: b.ref for b in session.scalars(select(BrokerRow))}
+    broker_id = get_broker(session, broker).id if broker is not None else None
+    rows = brokers_repo.webhook_deliveries(
+        session, status=delivery_status, broker_id=broker_id, limit=limit, offset=offset
+    )
     items = [
         {
             "id": d.id,
-            "broker": refs.get(d.broker_id),
+            "broker": ref,
             "routed_id": d.routed_id,
             "url": d.url,
             "status": d.status,
@@ -252,6 +230,6 @@ def webhook_deliveries(
             "created_at": d.created_at.isoformat(),
             "updated_at": d.updated_at.isoformat(),
         }
-        for d in rows
+        for d, ref in rows
     ]
     return {"count": len(items), "items": items}
