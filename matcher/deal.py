@@ -64,17 +64,17 @@ def check_stage(current: str, to: str, reason: str | None) -> None:
 
 def check_claim(item: Any, broker: Any, *, today: date, existing_deal: int | None) -> None:
     """Refuse claiming an inbox item that is not claimable by this broker today."""
+    if broker.valid_until < today:
+        raise PermissionDeniedError(
+            f"your certificate expired on {broker.valid_until.isoformat()}; "
+            "ask an administrator to renew it before claiming new deals"
+        )
     if item.state == "claimed":
         raise ConflictError(f"inbox item {item.id} is already claimed as deal {existing_deal}")
     if item.state == "declined":
         raise ConflictError(f"inbox item {item.id} was declined and can no longer be claimed")
     if item.state == "returned":
         raise ConflictError(f"inbox item {item.id} was taken back and is being routed again")
-    if broker.valid_until < today:
-        raise PermissionDeniedError(
-            f"your certificate expired on {broker.valid_until.isoformat()}; "
-            "ask an administrator to renew it before claiming new deals"
-        )
 
 
 def check_feedback(item: Any, decision: str, reason_code: str | None) -> None:

@@ -25,7 +25,7 @@ from matcher.store.repo.routing import broker_load
 
 router = APIRouter(prefix="/api/v1", tags=["brokers"])
 
-INBOX_STATES = ("new", "seen", "claimed", "declined")
+INBOX_STATES = ("new", "seen", "claimed", "declined", "returned")
 
 
 # Why a broker turned a routed match down (kept for ranking work): the engine's list.
@@ -215,8 +215,11 @@ def inbox(
     session: SessionDep,
     lang: ReaderLangDep,
     state: Annotated[
-        Literal["new", "seen", "claimed", "declined"] | None,
-        Query(description="only items in this state: new, seen, claimed or declined"),
+        Literal["new", "seen", "claimed", "declined", "returned"] | None,
+        Query(
+            description="only items in this state: new, seen, claimed, declined or returned "
+            "(taken back from you while suspended or expired, routed again)"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
