@@ -237,7 +237,7 @@ def test_verify_and_repair_cover_the_multilingual_index(sqlite_engine: Engine) -
     assert techs.verify().ok and dropped in companion.index
     # A lost multilingual index is a problem verify names, and a rebuild brings it back.
     shutil.rmtree(companion.directory)
-    companion._index = None
+    companion.unload()
     report = techs.verify()
     assert not report.ok and "multilingual" in (report.problem or "")
     techs.repair(full=True)

@@ -175,6 +175,32 @@ class BaseVectorIndex(ABC):
         """Return a short description for logs."""
         return f"{type(self).__name__}(dim={self.dim}, count={self._n}, params={self.params})"
 
+    # ----- persistence (matcher.index.persist) -------------------------------------
+
+    def stored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (ids, vectors) of every stored row, in row order (live views, not copies)."""
+        return self._row_id_view(), self._matrix()
+
+    def export_state(self) -> tuple[faiss.Index | None, dict[str, Any], dict[str, np.ndarray]]:
+        """Return (faiss index, JSON state, extra arrays) needed to restore this index exactly."""
+        return self._export_state()
+
+    def restore(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        index: faiss.Index | None,
+        state: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+    ) -> None:
+        """Fill an empty index with saved rows and what ``export_state`` returned.
+
+        Raises:
+            ValueError: the saved parts do not fit together.
+        """
+        self._store_put(ids, vectors)
+        self._import_state(index, state, arrays)
+
     # ----- backend hooks ----------------------------------------------------------
 
     @abstractmethod

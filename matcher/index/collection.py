@@ -126,6 +126,10 @@ class CollectionIndex:
         assert self._index is not None
         return self._index
 
+    def unload(self) -> None:
+        """Forget the loaded index: the next use reads it from disk again (or rebuilds it)."""
+        self._index = None
+
     def _new_index(self, n: int, dim: int) -> BaseVectorIndex:
         s = self.settings
         params = {
@@ -138,8 +142,16 @@ class CollectionIndex:
             s.index_kind, dim, n_hint=n, params=params, auto_threshold=s.index_auto_threshold
         )
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of texts in this index's space (through the embedding cache)."""
         return embed_cached(self._encoder(), texts, self._cache, progress=self.settings.progress)
+
+    def vector_of(self, doc_id: int, text: str) -> np.ndarray:
+        """A record's indexed vector; its text embedded when the index does not hold it."""
+        index = self.index
+        if doc_id in index:
+            return index.vector(doc_id)
+        return self.embed([text])[0]
 
     def save(self) -> None:
         """Write the index atomically with its metadata."""
@@ -162,7 +174,7 @@ class CollectionIndex:
     def _rebuild_own(self) -> int:
         records = self._source()
         encoder = self._encoder()
-        vectors = self._embed([t for _, t in records])
+        vectors = self.embed([t for _, t in records])
         index = self._new_index(len(records), encoder.dim)
         if records:
             index.add(np.array([i for i, _ in records], dtype=np.int64), vectors)
@@ -174,7 +186,7 @@ class CollectionIndex:
         """Embed and add or replace these records without a rebuild."""
         if not items:
             return
-        vectors = self._embed([t for _, t in items])
+        vectors = self.embed([t for _, t in items])
         self.index.add(np.array([i for i, _ in items], dtype=np.int64), vectors)
         self._grow_past_threshold()
         if save:
@@ -259,7 +271,7 @@ class CollectionIndex:
         self._index = None  # reload what is on disk before patching it
         todo = [(i, by_id[i]) for i in report.missing + report.stale]
         if todo:
-            vectors = self._embed([t for _, t in todo])
+            vectors = self.embed([t for _, t in todo])
             self.index.add(np.array([i for i, _ in todo], dtype=np.int64), vectors)
             self._grow_past_threshold()
         if report.extra:

@@ -23,6 +23,7 @@ from matcher.index.base import (
     IndexCorruptError,
     IndexMismatchError,
 )
+from matcher.index.registry import BACKENDS
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -71,7 +72,7 @@ def save_index(
     _restore_interrupted_swap(directory)
     blobs = _serialise(index)
     ids = index.ids()
-    faiss_index, state, _ = index._export_state()
+    faiss_index, state, _ = index.export_state()
     meta = IndexMeta(
         format_version=FORMAT_VERSION,
         kind=index.kind,
@@ -120,8 +121,6 @@ def load_index(
     directory: Path, *, expected_model: str | None = None, expected_dim: int | None = None
 ) -> tuple[BaseVectorIndex, IndexMeta]:
     """Load and verify an index saved by save_index; raise typed errors on any inconsistency."""
-    from matcher.index import BACKENDS  # deferred: the package imports this module
-
     src = _readable_dir(Path(directory))
     meta = read_meta(src)
     if meta is None:
@@ -169,8 +168,7 @@ def load_index(
         if meta.kind not in BACKENDS:
             raise ValueError(f"unknown index kind {meta.kind!r}")
         index = BACKENDS[meta.kind](meta.dim, **meta.params)
-        index._store_put(ids, vectors)
-        index._import_state(fidx, meta.state, arrays)
+        index.restore(ids, vectors, fidx, meta.state, arrays)
     except (ValueError, TypeError, RuntimeError) as exc:  # faiss raises RuntimeError
         raise IndexCorruptError(
             f"index in {directory} is inconsistent: {exc}; {REBUILD_HINT}"
@@ -183,8 +181,9 @@ def load_index(
 
 def _serialise(index: BaseVectorIndex) -> dict[str, bytes]:
     """Return file name -> bytes for everything needed to restore index exactly."""
-    faiss_index, _, arrays = index._export_state()
-    blobs = {IDS_FILE: _npy_bytes(index._row_id_view()), VECTORS_FILE: _npy_bytes(index._matrix())}
+    faiss_index, _, arrays = index.export_state()
+    ids, vectors = index.stored()
+    blobs = {IDS_FILE: _npy_bytes(ids), VECTORS_FILE: _npy_bytes(vectors)}
     for name, arr in arrays.items():
         blobs[f"{_STATE_PREFIX}{name}.npy"] = _npy_bytes(arr)
     if faiss_index is not None:
