@@ -1,93 +1,69 @@
-"""The engine facade: ingest into the store, keep indexes in sync, match both ways."""
+"""The engine facade: one object the CLI, the API, workers and benchmarks share.
+
+It wires the parts together (store, encoders, indexes, catalogue, matcher) and delegates:
+writes and views to ``matcher.catalog``, matching to ``matcher.pipeline``, routing and deals to
+``matcher.route``, ``matcher.routing`` and ``matcher.deal``.
+"""
 
 from __future__ import annotations
 
-import csv
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from datetime import date
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from matcher import deal
+from matcher.catalog import (
+    Catalog,
+    CollectionView,
+    ImportRejectedError,
+    ImportResult,
+    Record,
+    RecordExistsError,
+    intended_answers,
+    record_of,
+    text_source,
+)
 from matcher.config import Settings, get_settings
-from matcher.domain import BrokerIn, Match, NeedIn, TechnologyIn
-from matcher.embed import Encoder, content_hash, encode_queries, get_encoder
+from matcher.domain import Match, NeedIn, Side, TechnologyIn
+from matcher.embed import Encoder, Encoders
 from matcher.errors import InvalidInputError, NotFoundError
 from matcher.index.collection import CollectionIndex
-from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.pipeline import Matcher
+from matcher.rank.learned.registry import active_ranker
+from matcher.rank.score import CandidateFeatures
 from matcher.retrieve.crosslingual import LanguageSpace
 from matcher.retrieve.lexical import LexicalIndex
 from matcher.route import RoutingRules, RoutingState
 from matcher.routing import RoutingOutcome, route_need, take_back_lapsed
 from matcher.store import repo
 from matcher.store.db import make_engine, migrate, session_factory, transaction
-from matcher.store.models import BrokerRow, NeedRow, TechnologyRow
+from matcher.store.models import BrokerRow, NeedRow
 from matcher.store.repo import deals
 from matcher.store.repo import routing as routes
 from matcher.taxonomy import Taxonomy, load_taxonomy
 
-
-class ImportRejectedError(InvalidInputError):
-    """An import had invalid rows; nothing was written."""
-
-    def __init__(self, errors: Sequence[RowError]) -> None:
-        self.errors = list(errors)
-        lines = "\n".join(f"  {e}" for e in self.errors[:50])
-        more = f"\n  … and {len(self.errors) - 50} more" if len(self.errors) > 50 else ""
-        super().__init__(
-            f"{len(self.errors)} invalid row(s); nothing was imported "
-            f"(fix them, or pass --skip-invalid to import only the valid rows):\n{lines}{more}"
-        )
-
-
-def _language(row: Any) -> str:
-    return getattr(row, "language", None) or "en"
-
-
-@dataclass(frozen=True)
-class CollectionView:
-    """A snapshot of a collection for ranking: BM25, detached rows and their texts by id."""
-
-    lexical: LexicalIndex
-    rows: dict[int, Any]
-    texts: dict[int, str]
-    languages: frozenset[str] = frozenset()  # what the active records are written in
-    # The multilingual space of these rows, built on the first query that needs it.
-    spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
-
-
-class Record(SimpleNamespace):
-    """A stored row's column values as plain attributes, detached from the database.
-
-    Ranking reads several attributes of every candidate (~200 per query); an ORM attribute
-    costs several times a plain one, so the in-memory view holds these instead of rows.
-    """
-
-
-def record_of(row: Any) -> Record:
-    """The column values of an ORM row as a ``Record``."""
-    return Record(**{c.key: getattr(row, c.key) for c in sa_inspect(row).mapper.column_attrs})
-
-
-@dataclass
-class ImportResult:
-    kind: str
-    created: int = 0
-    updated: int = 0
-    skipped: list[RowError] = field(default_factory=list)
+__all__ = [
+    "CollectionView",
+    "Engine",
+    "ImportRejectedError",
+    "ImportResult",
+    "NotFoundError",
+    "Record",
+    "RecordExistsError",
+    "record_of",
+]
 
 
 class Engine:
-    """Store + encoder + indexes + ranking, shared by the CLI, the API and the benchmarks."""
+    """Store + encoders + indexes + catalogue + matcher, shared by the CLI, the API and the
+    benchmarks."""
 
     def __init__(
         self,
@@ -106,214 +82,129 @@ class Engine:
         migrate(self.db)
         self.sessions = session_factory(self.db)
         self.taxonomy: Taxonomy = load_taxonomy(self.settings.data_dir)
-        self._encoder = encoder
-        self._multilingual_encoder = multilingual_encoder
-        self._lock = threading.RLock()
+        s = self.settings
+        self.encoders = Encoders(
+            model=s.model,
+            model_id=s.encoder_id,
+            batch_size=s.batch_size,
+            backend=s.encoder_backend,
+            models_dir=s.models_dir,
+            multilingual_model=s.multilingual_model if s.multilingual_enabled else None,
+            encoder=encoder,
+            multilingual_encoder=multilingual_encoder,
+        )
         self.cache = repo.SqlEmbeddingCache(self.sessions)
-        sources = {"technologies": self._technology_texts, "needs": self._need_texts}
-        self.indexes = {
-            name: CollectionIndex(
-                name,
-                settings=self.settings,
-                encoder=lambda: self.encoder,
-                cache=self.cache,
-                source=source,
-                encoder_id=self._encoder_id,
-            )
-            for name, source in sources.items()
-        }
+        self.indexes: dict[str, CollectionIndex] = {}
         # The same records in the multilingual space (Chinese and cross-language pairs), a
         # companion of each index so that writes, verify and repair cover it.
         self.multilingual_indexes: dict[str, CollectionIndex] = {}
-        if self.settings.multilingual_enabled:
-            for name, source in sources.items():
+        for side in Side:
+            source = text_source(self.sessions, side)
+            self.indexes[side] = CollectionIndex(
+                side.value,
+                settings=s,
+                encoder=lambda: self.encoders.primary,
+                cache=self.cache,
+                source=source,
+                encoder_id=self.encoders.primary_id,
+            )
+            if s.multilingual_enabled:
                 companion = CollectionIndex(
-                    name,
-                    settings=self.settings,
-                    encoder=lambda: self.multilingual_encoder,
+                    side.value,
+                    settings=s,
+                    encoder=lambda: self.encoders.multilingual,
                     cache=self.cache,
                     source=source,
-                    encoder_id=self._multilingual_id,
-                    directory=self.settings.index_dir / f"{name}.multilingual",
+                    encoder_id=self.encoders.multilingual_id,
+                    directory=s.index_dir / f"{side.value}.multilingual",
                     label="multilingual",
                 )
-                self.indexes[name].companions.append(companion)
-                self.multilingual_indexes[name] = companion
-        self._views: dict[str, CollectionView] = {}
-        # Domain, readiness and region features by the values they depend on (matcher.match).
+                self.indexes[side].companions.append(companion)
+                self.multilingual_indexes[side] = companion
+        self.catalog = Catalog(
+            sessions=self.sessions,
+            taxonomy=self.taxonomy,
+            indexes=self.indexes,
+            multilingual_indexes=self.multilingual_indexes,
+        )
+        # Domain, readiness and region features by the values they depend on (rank.score).
         self.feature_memo: dict[tuple[Any, ...], Any] = {}
-        self.matcher = Matcher(self)
+        self.matcher = Matcher(
+            settings=s,
+            taxonomy=self.taxonomy,
+            sessions=self.sessions,
+            catalog=self.catalog,
+            indexes=self.indexes,
+            multilingual_indexes=self.multilingual_indexes,
+            encoders=self.encoders,
+            feature_memo=self.feature_memo,
+            ranker=partial(active_ranker, s),
+        )
 
     @property
     def encoder(self) -> Encoder:
         """The embedding model, loaded on first use."""
-        if self._encoder is None:
-            self._encoder = get_encoder(
-                self.settings.model,
-                batch_size=self.settings.batch_size,
-                backend=self.settings.encoder_backend,
-                cache_dir=self.settings.models_dir,
-            )
-        return self._encoder
-
-    def _encoder_id(self) -> str:
-        # An encoder handed in (tests, benchmarks) names its own vectors; otherwise the settings
-        # do, so that loading an index never has to load the model.
-        return self._encoder.name if self._encoder is not None else self.settings.encoder_id
+        return self.encoders.primary
 
     @property
     def multilingual_encoder(self) -> Encoder:
         """The multilingual model (``MATCHER_MULTILINGUAL_MODEL``), loaded on first use."""
-        if self._multilingual_encoder is None:
-            if not self.settings.multilingual_enabled:
-                raise RuntimeError("the multilingual space is off (MATCHER_MULTILINGUAL_MODEL)")
-            self._multilingual_encoder = get_encoder(
-                self.settings.multilingual_model, batch_size=self.settings.batch_size
-            )
-        return self._multilingual_encoder
+        return self.encoders.multilingual
 
-    def _multilingual_id(self) -> str:
-        if self._multilingual_encoder is not None:
-            return self._multilingual_encoder.name
-        return self.settings.multilingual_model
+    def use_encoder(self, encoder: Encoder) -> None:
+        """Embed queries from now on with another encoder of the same model (a benchmark
+        compares backends this way); the indexed vectors stay as they were built."""
+        self.encoders.use_primary(encoder)
 
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()
 
-    # -- sources of text -----------------------------------------------------------------
-    def _technology_texts(self) -> list[tuple[int, str]]:
-        with self.sessions() as session:
-            return [(r.id, repo.technology_text(r)) for r in repo.active_technologies(session)]
-
-    def _need_texts(self) -> list[tuple[int, str]]:
-        with self.sessions() as session:
-            return [(r.id, repo.need_text(r)) for r in repo.active_needs(session)]
-
+    # -- the catalogue (delegated) -------------------------------------------------------
     def view(self, collection: str) -> CollectionView:
         """The active records of a collection in memory with their BM25 index (rebuilt on writes).
 
         Ranking reads rows and texts from here, so a query touches no database.
         """
-        with self._lock:
-            if collection not in self._views:
-                rows: list[Any]
-                with self.sessions() as session:
-                    found: Sequence[Any] = (
-                        repo.active_technologies(session)
-                        if collection == "technologies"
-                        else repo.active_needs(session)
-                    )
-                    rows = [record_of(r) for r in found]
-                text_of = repo.technology_text if collection == "technologies" else repo.need_text
-                texts = {r.id: text_of(r) for r in rows}
-                self._views[collection] = CollectionView(
-                    lexical=LexicalIndex(list(texts), list(texts.values())),
-                    rows={r.id: r for r in rows},
-                    texts=texts,
-                    languages=frozenset(_language(r) for r in rows),
-                )
-            return self._views[collection]
+        return self.catalog.view(collection)
 
     def lexical(self, collection: str) -> LexicalIndex:
         """BM25 over a collection's active records."""
-        return self.view(collection).lexical
+        return self.catalog.lexical(collection)
 
     def language_space(self, collection: str) -> LanguageSpace | None:
         """The collection's records in the multilingual space, grouped by language (None when
-        the multilingual space is off). Built once per view, so writes rebuild it."""
-        companion = self.multilingual_indexes.get(collection)
-        if companion is None:
-            return None
-        view = self.view(collection)
-        with self._lock:
-            if "space" not in view.spaces:
-                languages = {i: _language(r) for i, r in view.rows.items()}
-                view.spaces["space"] = LanguageSpace.build(
-                    languages, companion.index, self.indexes[collection].index
-                )
-            return view.spaces["space"]
+        the multilingual space is off)."""
+        return self.catalog.language_space(collection)
 
-    # -- writing -------------------------------------------------------------------------
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the catalogue's write lock: a check and the write that depends on it become
+        one step (``with engine.writing(): ... engine.save_records(...)``)."""
+        return self.catalog.writing()
+
     def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
         """Upsert validated records in one transaction, then index what changed."""
-        result = ImportResult(kind=kind)
-        changed: list[Any] = []
-        with self._lock, transaction(self.sessions) as session:
-            for record in records:
-                row, created = self._save_one(session, record)
-                result.created += created
-                result.updated += not created
-                if row is not None:
-                    changed.append(row)
-            session.flush()
-            changed_texts = [(row.id, self._text_of(row)) for row in changed]
-        if kind in self.indexes and changed_texts:
-            self.indexes[kind].upsert(changed_texts)
-            self._views.pop(kind, None)
-        return result
+        return self.catalog.save_records(kind, records)
 
-    def _text_of(self, row: Any) -> str:
-        return repo.technology_text(row) if isinstance(row, TechnologyRow) else repo.need_text(row)
-
-    def _save_one(self, session: Session, record: BaseModel) -> tuple[Any, bool]:
-        if isinstance(record, TechnologyIn):
-            text = repo.technology_text(record)
-            language = record.language.value if record.language else detect_language(text)
-            return repo.upsert_technology(
-                session, record=record, language=language, content_hash=content_hash(text)
-            )
-        if isinstance(record, NeedIn):
-            text = repo.need_text(record)
-            language = record.language.value if record.language else detect_language(text)
-            return repo.upsert_need(
-                session, record=record, language=language, content_hash=content_hash(text)
-            )
-        if isinstance(record, BrokerIn):
-            row, created = repo.upsert_broker(session, record=record)
-            return None, created
-        raise TypeError(f"cannot store {type(record).__name__}")
+    def create_record(self, side: Side, record: TechnologyIn | NeedIn) -> ImportResult:
+        """Store a new technology or need; ``RecordExistsError`` when its reference is taken."""
+        return self.catalog.create(side, record)
 
     def import_file(self, path: Path, kind: str, *, skip_invalid: bool = False) -> ImportResult:
         """Validate a whole file, then write it; any bad row rejects it unless ``skip_invalid``."""
-        batch: ImportBatch = read_file(Path(path), kind, self.taxonomy)
-        if batch.errors and not skip_invalid:
-            raise ImportRejectedError(batch.errors)
-        result = self.save_records(kind, [record for _, record in batch.records])
-        result.skipped = batch.errors
-        return result
+        return self.catalog.import_file(path, kind, skip_invalid=skip_invalid)
 
     def archive(self, kind: str, key: str | int) -> None:
         """Archive a technology or need: kept in the store, gone from search."""
-        model = TechnologyRow if kind == "technologies" else NeedRow
-        with self._lock, transaction(self.sessions) as session:
-            row = repo.get_by_ref_or_id(session, model, key)
-            if row is None:
-                raise NotFoundError(f"no {kind[:-1]} with id {key!r}")
-            row.status = repo.ARCHIVED
-            row_id = row.id
-        self.indexes[kind].remove([row_id])
-        self._views.pop(kind, None)
+        self.catalog.archive(kind, key)
 
     def load_demo(self) -> dict[str, ImportResult]:
         """Import the shipped demo data set (idempotent) and bring the indexes up to date."""
-        demo = self.settings.data_dir / "demo"
-        results = {
-            kind: self.import_file(demo / f"{kind}.jsonl", kind)
-            for kind in ("technologies", "needs", "brokers")
-        }
-        for index in self.indexes.values():
-            index.repair()
-        return results
+        return self.catalog.load_demo(self.settings.data_dir / "demo")
 
     def demo_intended(self) -> dict[str, dict[str, int]]:
         """Intended answers of the demo needs: need ref → {technology ref: grade}."""
-        path = self.settings.data_dir / "demo" / "intended.tsv"
-        out: dict[str, dict[str, int]] = {}
-        with path.open(encoding="utf-8") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                out.setdefault(row["need_id"], {})[row["technology_id"]] = int(row["grade"])
-        return out
+        return intended_answers(self.settings.data_dir / "demo" / "intended.tsv")
 
     # -- matching (delegated) ------------------------------------------------------------
     def match_need(
@@ -335,13 +226,17 @@ class Engine:
         """Ranked technologies (or needs) for free text with optional filters."""
         return self.matcher.for_text(text, **kwargs)
 
+    def need_features(self, key: str | int) -> CandidateFeatures:
+        """A stored need's candidates as serving ranks them, with their feature rows."""
+        return self.matcher.need_features(key)
+
     def embed_query(self, text: str) -> np.ndarray:
         """Vector of an ad-hoc query text (never cached: queries are one-off)."""
-        return encode_queries(self.encoder, [text])[0]
+        return self.encoders.query(text)
 
     def embed_query_multilingual(self, text: str) -> np.ndarray:
         """Vector of an ad-hoc query text in the multilingual space."""
-        return encode_queries(self.multilingual_encoder, [text])[0]
+        return self.encoders.query_multilingual(text)
 
     # -- routing and deals ---------------------------------------------------------------
     # (owned by the routing workflow: matcher.route's rules, matcher.routing, matcher.deal)

@@ -1,73 +1,56 @@
-"""Matching both ways: retrieve candidates, apply hard filters, score and explain them."""
+"""Matching both ways: retrieve candidates, apply hard filters, score and explain them.
+
+The ``Matcher`` is handed its collaborators (the catalogue's views, the collection indexes, the
+encoders, the taxonomy, the settings, the feature memo, the ranker in use); it knows no engine.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher import ENGINE_VERSION
-from matcher.domain import Components, Match
+from matcher.catalog import Catalog
+from matcher.config import Settings
+from matcher.domain import Match, Side
+from matcher.embed import Encoders
 from matcher.errors import InvalidInputError
+from matcher.index.collection import CollectionIndex
 from matcher.ingest import detect_language
-from matcher.phrases import LANGUAGES, join, language_of, phrase
-from matcher.rank.features import (
-    LearnedFeature,
+from matcher.phrases import LANGUAGES, language_of
+from matcher.rank.explain import explanations, match_of
+from matcher.rank.learned.model import LearnedRanker
+from matcher.rank.pair import Query, TextOffer, has_hard_filters, passes
+from matcher.rank.score import (
+    CandidateFeatures,
+    FeatureCache,
+    Observer,
+    Retrieved,
     candidate_features,
-    fixed_scores,
-    learned_phrase,
-    query_size,
-)
-from matcher.rank.learned.registry import active_ranker
-from matcher.rank.pair import (
-    UNKNOWN,
-    Feature,
-    Query,
-    domain_feature,
-    explain,
-    has_hard_filters,
-    passes_hard_filters,
-    readiness_feature,
-    region_feature,
+    score_candidates,
 )
 from matcher.retrieve.crosslingual import CrossLingualQuery, LanguageSpace, needs_multilingual
 from matcher.retrieve.hybrid import hybrid_candidates
 from matcher.retrieve.lexical import words
 from matcher.store import repo
+from matcher.store.db import transaction
 from matcher.store.models import MatchRow, NeedRow, TechnologyRow
 from matcher.taxonomy import Taxonomy
 
-if TYPE_CHECKING:
-    from matcher.engine import Engine
+__all__ = [
+    "InvalidQueryError",
+    "Matcher",
+    "TextOffer",
+    "candidate_features",
+    "query_language",
+]
 
 
 class InvalidQueryError(InvalidInputError):
     """A free-text query with filters the reference data does not know."""
-
-
-@dataclass
-class TextOffer:
-    """A free-text technology offer searched against stored needs."""
-
-    domains: list[str]
-    trl: int | None = None
-    region: str | None = None
-    hard: bool = False
-
-    def accepted_by(self, need: Any, tax: Taxonomy) -> bool:
-        """Whether a need's hard filters (or all its windows, with ``hard``) let the offer in."""
-        strict = Query(
-            domains=list(need.domains),
-            trl_min=need.trl_min,
-            trl_max=need.trl_max,
-            trl_hard=(need.trl_hard or self.hard) and self.trl is not None,
-            region_scope=need.region_scope,
-            home_region=need.home_region,
-            region_hard=(need.region_hard or self.hard) and self.region is not None,
-        )
-        return passes_hard_filters(strict, self, tax)  # type: ignore[arg-type]
 
 
 def query_language(query: Any, text: str) -> str:
@@ -75,71 +58,31 @@ def query_language(query: Any, text: str) -> str:
     return getattr(query, "language", None) or detect_language(text)
 
 
-class _FeatureCache:
-    """Domain, readiness and region features of one query's candidates, memoised.
-
-    Each feature depends only on a few values of the two sides (domain codes, TRLs, regions,
-    scope) and the language, and many candidates, and many queries, share them: the memo is the
-    engine's (``Engine.feature_memo``), keyed by the query side's values and the candidate's,
-    so a feature is described once per distinct pair of values, not once per candidate.
-    """
-
-    def __init__(self, engine: Engine, query: Any, target: str, lang: str) -> None:
-        self.tax, self.lang, self.target, self.query = engine.taxonomy, lang, target, query
-        self.scale = engine.settings.distance_scale_km
-        memo = engine.feature_memo
-        if len(memo) > MEMO_LIMIT:  # distinct values are few; this only bounds odd workloads
-            memo.clear()
-        self._memo = memo
-        domains = tuple(getattr(query, "domains", None) or ())
-        if target == "technologies":
-            side: tuple[Any, ...] = (
-                domains,
-                query.trl_min,
-                query.trl_max,
-                query.region_scope,
-                query.home_region,
-            )
-        else:
-            side = (domains, getattr(query, "trl", None), getattr(query, "region", None))
-        self._side = (target, lang, self.scale, side)
-
-    def of(self, row: Any) -> tuple[Feature, Feature, Feature]:
-        """The three metadata features of a candidate row."""
-        memo, side = self._memo, self._side
-        if self.target == "technologies":
-            need, tech = self.query, row
-            r_key: Any = ("r", side, row.trl)
-            g_key: Any = ("g", side, row.region)
-        else:
-            need, tech = row, self.query
-            r_key = ("r", side, row.trl_min, row.trl_max)
-            g_key = ("g", side, row.region_scope, row.home_region)
-        d_key = ("d", side, tuple(row.domains))
-        domain = memo.get(d_key)
-        if domain is None:
-            domain = memo[d_key] = domain_feature(need, tech, self.tax, self.lang)
-        readiness = memo.get(r_key)
-        if readiness is None:
-            readiness = memo[r_key] = (
-                Feature(UNKNOWN, "TRL not given")
-                if getattr(tech, "trl", None) is None
-                else readiness_feature(need, tech)
-            )
-        region = memo.get(g_key)
-        if region is None:
-            region = memo[g_key] = region_feature(need, tech, self.tax, self.scale, self.lang)
-        return domain, readiness, region
-
-
-MEMO_LIMIT = 200_000  # memoised features per engine before the memo starts over
-
-
 class Matcher:
     """Turns a need, a technology or a free-text query into ranked, explained matches."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        taxonomy: Taxonomy,
+        sessions: sessionmaker[Session],
+        catalog: Catalog,
+        indexes: Mapping[str, CollectionIndex],
+        multilingual_indexes: Mapping[str, CollectionIndex],
+        encoders: Encoders,
+        feature_memo: dict[tuple[Any, ...], Any],
+        ranker: Callable[[], LearnedRanker | None],
+    ) -> None:
+        """Args:
+        feature_memo: metadata features by the values they depend on, shared by queries.
+        ranker: the promoted learned ranker, asked at each query (None: the fixed weights).
+        """
+        self.settings, self.taxonomy, self.sessions = settings, taxonomy, sessions
+        self.catalog, self.encoders = catalog, encoders
+        self.indexes, self.multilingual_indexes = indexes, multilingual_indexes
+        self.feature_memo = feature_memo
+        self.ranker = ranker
 
     # -- entry points --------------------------------------------------------------------
     def for_need(
@@ -154,12 +97,12 @@ class Matcher:
 
         ``exclude``: technology ids left out of the search (benchmarks remove a pool's copies).
         """
-        need, text, vector = self._stored("needs", key)
-        matches = self._rank(
+        need, text, vector = self.stored(Side.needs, key)
+        matches = self.rank(
             query=need,
             query_text=text,
             query_vector=vector,
-            target="technologies",
+            target=Side.technologies,
             top=top,
             lang=need.language,
             exclude=exclude,
@@ -172,12 +115,12 @@ class Matcher:
 
     def for_technology(self, key: str | int, *, top: int = 10) -> list[Match]:
         """Needs for a stored technology (matching the other way round)."""
-        tech, text, vector = self._stored("technologies", key)
-        matches = self._rank(
+        tech, text, vector = self.stored(Side.technologies, key)
+        matches = self.rank(
             query=tech,
             query_text=text,
             query_vector=vector,
-            target="needs",
+            target=Side.needs,
             top=top,
             lang=tech.language,
         )
@@ -185,17 +128,27 @@ class Matcher:
             m.technology_id, m.technology_ref = tech.id, tech.ref
         return matches
 
-    def _stored(self, collection: str, key: str | int) -> tuple[Any, str, np.ndarray]:
-        """A stored need or technology, its text and its indexed vector."""
-        from matcher.engine import NotFoundError
+    def need_features(self, key: str | int) -> CandidateFeatures:
+        """The candidates of a stored need as serving ranks them, with their feature rows
+        (training and the feedback simulation read judged pairs' features here)."""
+        need, text, vector = self.stored(Side.needs, key)
+        seen: list[CandidateFeatures] = []
+        self.rank(
+            query=need,
+            query_text=text,
+            query_vector=vector,
+            target=Side.technologies,
+            top=1,
+            lang=need.language,
+            observe=lambda ids, matrix: seen.append(CandidateFeatures(list(ids), matrix)),
+        )
+        return seen[0] if seen else CandidateFeatures([], np.zeros((0, 0)))
 
-        model = NeedRow if collection == "needs" else TechnologyRow
-        with self.engine.sessions() as session:
-            row = repo.get_by_ref_or_id(session, model, key)
-        if row is None:
-            raise NotFoundError(f"no {collection[:-1]} with id {key!r}")
-        text = repo.need_text(row) if collection == "needs" else repo.technology_text(row)
-        return row, text, self._stored_vector(collection, row.id, text)
+    def stored(self, side: Side, key: str | int) -> tuple[Any, str, np.ndarray]:
+        """A stored need or technology, its text and its indexed vector."""
+        record = self.catalog.stored(side, key)
+        vector = self.indexes[side].vector_of(record.row.id, record.text)
+        return record.row, record.text, vector
 
     def for_text(
         self,
@@ -217,41 +170,32 @@ class Matcher:
         text is an offer: ``min_trl`` (or ``max_trl``) is its TRL and ``region`` where it is.
         """
         self._check_query(text, domains, min_trl, max_trl, region, scope)
-        if target == "needs":
-            offer = TextOffer(
+        query: Query | TextOffer
+        if Side(target) is Side.needs:
+            query = TextOffer(
                 domains=list(domains), trl=min_trl or max_trl, region=region, hard=hard
             )
-            return self._rank(
-                query=offer,
-                query_text=text,
-                query_vector=self.engine.embed_query(text),
-                target="needs",
-                top=top,
-                lang=lang,
-                languages=(language_of(lang),),
+        else:
+            query = Query(
+                domains=list(domains),
+                trl_min=min_trl,
+                trl_max=max_trl,
+                trl_hard=hard,
+                region_scope=scope,
+                home_region=region,
+                region_hard=hard and region is not None,
             )
-        query = Query(
-            domains=list(domains),
-            trl_min=min_trl,
-            trl_max=max_trl,
-            trl_hard=hard,
-            region_scope=scope,
-            home_region=region,
-            region_hard=hard and region is not None,
-        )
-        vector = self.engine.embed_query(text)
         # A free-text answer is read once, in one language: the others are not written.
-        return self._rank(
+        return self.rank(
             query=query,
             query_text=text,
-            query_vector=vector,
-            target="technologies",
+            query_vector=self.encoders.query(text),
+            target=Side(target),
             top=top,
             lang=lang,
             languages=(language_of(lang),),
         )
 
-    # -- internals -----------------------------------------------------------------------
     def _check_query(
         self,
         text: str,
@@ -262,7 +206,7 @@ class Matcher:
         scope: str,
     ) -> None:
         """Refuse a free-text query the reference data cannot interpret, saying what to fix."""
-        tax = self.engine.taxonomy
+        tax = self.taxonomy
         if not text.strip():
             raise InvalidQueryError("text: the query text is empty")
         unknown = [d for d in domains if d not in tax.domains]
@@ -281,12 +225,7 @@ class Matcher:
         if scope not in ("local", "national", "international"):
             raise InvalidQueryError("scope: must be local, national or international")
 
-    def _stored_vector(self, collection: str, doc_id: int, text: str) -> np.ndarray:
-        index = self.engine.indexes[collection].index
-        if doc_id in index:
-            return index.vector(doc_id)
-        return self.engine.indexes[collection]._embed([text])[0]
-
+    # -- the pipeline --------------------------------------------------------------------
     def crosslingual_query(
         self,
         query: Any,
@@ -300,43 +239,38 @@ class Matcher:
         A stored need or technology reuses its indexed multilingual vector; free text is
         embedded (an English query over English records never pays for this).
         """
-        engine = self.engine
-        if target not in engine.multilingual_indexes:
+        if target not in self.multilingual_indexes:
             return None
         language = language or query_language(query, query_text)
-        if not needs_multilingual(language, engine.view(target).languages):
+        if not needs_multilingual(language, self.catalog.view(target).languages):
             return None
-        space = engine.language_space(target)
+        space = self.catalog.language_space(target)
         if space is None:
             return None
         if isinstance(query, NeedRow | TechnologyRow):
-            source = "needs" if isinstance(query, NeedRow) else "technologies"
-            companion = engine.multilingual_indexes[source]
-            index = companion.index
-            vector = index.vector(query.id) if query.id in index else None
-            if vector is None:
-                vector = companion._embed([query_text])[0]
-        elif engine.multilingual_encoder is engine.encoder:  # one model in both spaces
+            source = Side.needs if isinstance(query, NeedRow) else Side.technologies
+            vector = self.multilingual_indexes[source].vector_of(query.id, query_text)
+        elif self.encoders.shared:  # one model in both spaces
             vector = query_vector
         else:
-            vector = engine.embed_query_multilingual(query_text)
+            vector = self.encoders.query_multilingual(query_text)
         return space, CrossLingualQuery(
             language=language,
             vector=vector,
             primary_vector=query_vector,
-            calibrate=engine.settings.language_calibration,
+            calibrate=self.settings.language_calibration,
         )
 
-    def _rank(
+    def rank(
         self,
         *,
         query: Any,
         query_text: str,
         query_vector: np.ndarray,
-        target: str,
+        target: Side,
         top: int,
         lang: str = "en",
-        observe: Callable[[list[int], np.ndarray], None] | None = None,
+        observe: Observer | None = None,
         exclude: frozenset[int] = frozenset(),
         languages: Sequence[str] = LANGUAGES,
     ) -> list[Match]:
@@ -347,12 +281,71 @@ class Matcher:
         ``languages``: the languages the explanations are written in (stored and routed
         matches keep every language; a free-text answer needs only its reader's).
         """
-        engine = self.engine
-        dense = engine.indexes[target].index
-        view = engine.view(target)
-        k = max(engine.settings.candidates, top)
+        target = Side(target)
         language = query_language(query, query_text)
+        kept = self._retrieve(query, query_text, query_vector, target, top, exclude, language)
+        view = self.catalog.view(target)
+        scored = score_candidates(
+            kept,
+            features=FeatureCache(
+                self.feature_memo,
+                taxonomy=self.taxonomy,
+                distance_scale_km=self.settings.distance_scale_km,
+                query=query,
+                target=target,
+                lang=lang,
+            ),
+            query_text=query_text,
+            query_lang=language,
+            doc_terms=view.lexical.doc_terms,
+            weights=self.settings.weights,
+            # The learned ranker ranks technologies for needs and texts (what brokers judge).
+            ranker=self.ranker if target is Side.technologies else _no_ranker,
+            top=top,
+            lang=lang,
+            observe=observe,
+        )
+        scored.sort(key=lambda item: (-item.score, item.id))
+        # Only what is shown gets a Match and an explanation (shared words need the texts).
+        shown = scored[:top]
+        evidence = view.lexical.shared_words(words(query_text), [item.id for item in shown])
+        return [
+            match_of(
+                item,
+                target,
+                rank=rank,
+                lang=lang,
+                explained=explanations(
+                    query,
+                    item,
+                    target,
+                    evidence[item.row.id],
+                    taxonomy=self.taxonomy,
+                    distance_scale_km=self.settings.distance_scale_km,
+                    languages=languages,
+                    ranked_in=lang,
+                ),
+            )
+            for rank, item in enumerate(shown, start=1)
+        ]
+
+    def _retrieve(
+        self,
+        query: Any,
+        query_text: str,
+        query_vector: np.ndarray,
+        target: Side,
+        top: int,
+        exclude: frozenset[int],
+        language: str,
+    ) -> list[Retrieved]:
+        """Hybrid candidates that pass the hard filters; the net widens until ``top`` pass."""
+        dense = self.indexes[target].index
+        view = self.catalog.view(target)
+        k = max(self.settings.candidates, top)
         crosslingual = self.crosslingual_query(query, query_text, query_vector, target, language)
+        # Technologies for a need or text without hard filters: nothing to check per row.
+        filtered = target is not Side.technologies or has_hard_filters(query)
         while True:
             candidates = hybrid_candidates(
                 query_vector=query_vector,
@@ -360,194 +353,23 @@ class Matcher:
                 dense=dense,
                 lexical=view.lexical,
                 k=k,
-                rrf_k=engine.settings.rrf_k,
+                rrf_k=self.settings.rrf_k,
                 exclude=exclude,
                 crosslingual=crosslingual,
             )
             rows = view.rows
-            found = [(c, rows[c.id]) for c in candidates if c.id in rows]
-            # Technologies for a need or text without hard filters: nothing to check per row.
-            filtered = target != "technologies" or has_hard_filters(query)
+            found = [Retrieved(c, rows[c.id]) for c in candidates if c.id in rows]
             kept = (
-                [(c, row) for c, row in found if self._passes(query, row, target)]
+                [r for r in found if passes(query, r.row, target, self.taxonomy)]
                 if filtered
                 else found
             )
             # Hard filters may empty the candidate list: widen the net until enough survive.
             if len(kept) >= top or k >= len(dense):
-                break
+                return kept
             k *= 4
-        scored = self._score(query, query_text, kept, target, top, lang, observe, language)
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        # Only what is shown gets a Match and an explanation (shared words need the texts).
-        shown = scored[:top]
-        evidence = view.lexical.shared_words(words(query_text), [item[1] for item in shown])
-        matches = []
-        for rank, (score, _, semantic, lexical, row, feats) in enumerate(shown, start=1):
-            components = Components(
-                semantic=semantic,
-                lexical=lexical,
-                domain=feats[0].value,
-                readiness=feats[1].value,
-                region=feats[2].value,
-            )
-            match = self._match(row, target, score, components)
-            match.explanations = self._explanations(
-                query, row, target, semantic, evidence[row.id], languages, (lang, feats)
-            )
-            if len(feats) > 3:  # ranked by a learned model: name the features that moved it most
-                match.explanations = {
-                    code: explain([text, learned_phrase(feats[3].moves, code)], code)
-                    for code, text in match.explanations.items()
-                }
-            match.explanation = match.explained_in(language_of(lang))
-            match.rank = rank
-            matches.append(match)
-        return matches
-
-    def _explanations(
-        self,
-        query: Any,
-        row: Any,
-        target: str,
-        semantic: float,
-        terms: Sequence[str],
-        languages: Sequence[str] = LANGUAGES,
-        ranked: tuple[str, Sequence[Feature]] | None = None,
-    ) -> dict[str, str]:
-        """The explanation of one shown match in each of ``languages``.
-
-        ``ranked``: the language the ranking wrote its domain and region phrases in, and those
-        features; that language reuses them instead of describing the pair again.
-        """
-        tax, scale = self.engine.taxonomy, self.engine.settings.distance_scale_km
-        need, tech = (query, row) if target == "technologies" else (row, query)
-        written = {getattr(query, "language", None), row.language}
-        across = None not in written and len(written) == 2
-        out = {}
-        for lang in languages:
-            readiness = (
-                phrase(lang, "trl.unknown")
-                if getattr(tech, "trl", None) is None
-                else readiness_feature(need, tech, lang).phrase
-            )
-            score = f"{semantic:.2f}"
-            if across:  # a need and a technology written in different languages
-                text = phrase(lang, "text.cross", score=score)
-            elif terms:
-                text = phrase(lang, "text.terms", score=score, terms=join(lang, terms, "list.sep"))
-            else:
-                text = phrase(lang, "text.fit", score=score)
-            if ranked is not None and ranked[0] == lang:
-                domain, region = ranked[1][0].phrase, ranked[1][2].phrase
-            else:
-                domain = domain_feature(need, tech, tax, lang).phrase
-                region = region_feature(need, tech, tax, scale, lang).phrase
-            out[lang] = explain([domain, readiness, region, text], lang)
-        return out
-
-    def _score(
-        self,
-        query: Any,
-        query_text: str,
-        kept: Sequence[tuple[Any, Any]],
-        target: str,
-        top: int,
-        lang: str,
-        observe: Callable[[list[int], np.ndarray], None] | None,
-        query_lang: str,
-    ) -> list[tuple[Any, ...]]:
-        """Score the kept candidates: (score, id, semantic, lexical, row, metadata features).
-
-        The feature rows come from ``candidate_features``, the function training uses. The
-        promoted learned ranker scores them when there is one (technologies for a need or a
-        text: the direction brokers judge), else the fixed weights; the learned ranking's top
-        ``top`` results get a ``LearnedFeature`` naming the features that moved them most.
-        """
-        cache = _FeatureCache(self.engine, query, target, lang)
-        metadata = [cache.of(row) for _, row in kept]
-        n = len(kept)
-        ids = [row.id for _, row in kept]
-        # One pass over the candidates, then whole columns (cheaper than a pass per column).
-        evidence = np.array(
-            [
-                (
-                    c.semantic,
-                    c.bm25,
-                    c.dense_rank or 0,
-                    c.lexical_rank or 0,
-                    r.language == query_lang,
-                )
-                for c, r in kept
-            ],
-            dtype=np.float64,
-        ).reshape(n, 5)
-        components = np.array(
-            [(m[0].value, m[1].value, m[2].value) for m in metadata], dtype=np.float64
-        ).reshape(n, 3)
-        matrix = candidate_features(
-            cosine=evidence[:, 0],
-            bm25=evidence[:, 1],
-            dense_rank=evidence[:, 2],
-            lexical_rank=evidence[:, 3],
-            domain=components[:, 0],
-            readiness=components[:, 1],
-            region=components[:, 2],
-            language_match=evidence[:, 4],
-            query_terms=query_size(query_text),
-            doc_terms=self.engine.view(target).lexical.doc_terms(ids),
-        )
-        if observe is not None:
-            observe(ids, matrix)
-        if not n:
-            return []
-        ranker = active_ranker(self.engine.settings) if target == "technologies" else None
-        scores = (
-            fixed_scores(matrix, self.engine.settings.weights)
-            if ranker is None
-            else ranker.score(matrix)
-        )
-        scored: list[tuple[Any, ...]] = [
-            (float(scores[i]), ids[i], float(matrix[i, 0]), float(matrix[i, 1]), row, metadata[i])
-            for i, (_, row) in enumerate(kept)
-        ]
-        if ranker is not None and scored:
-            shown = sorted(range(n), key=lambda i: (-scored[i][0], scored[i][1]))[:top]
-            for i, moves in zip(shown, ranker.moves(matrix, shown), strict=True):
-                head = scored[i]
-                learned = LearnedFeature(head[0], learned_phrase(moves, lang), moves)
-                scored[i] = (*head[:5], (*head[5], learned))
-        return scored
-
-    def _passes(self, query: Any, row: Any, target: str) -> bool:
-        tax = self.engine.taxonomy
-        if target == "technologies":
-            return passes_hard_filters(query, row, tax)
-        if isinstance(query, TextOffer):
-            return query.accepted_by(row, tax)
-        return passes_hard_filters(row, query, tax)
-
-    @staticmethod
-    def _match(row: Any, target: str, score: float, components: Components) -> Match:
-        match = Match(
-            need_id=row.id if target == "needs" else None,
-            technology_id=row.id if target == "technologies" else 0,
-            score=score,
-            components=components,
-            explanation="",
-            title=row.title,
-        )
-        if target == "technologies":
-            match.technology_ref = row.ref
-            match.details = {"owner": row.owner, "trl": row.trl, "region": row.region}
-        else:
-            match.need_ref = row.ref
-            match.details = {"enterprise": row.enterprise, "home_region": row.home_region}
-        return match
 
     def _persist(self, need_id: int, matches: Sequence[Match]) -> None:
-        from matcher.store.db import transaction
-
         rows = [
             MatchRow(
                 need_id=need_id,
@@ -561,5 +383,10 @@ class Matcher:
             )
             for m in matches
         ]
-        with transaction(self.engine.sessions) as session:
+        with transaction(self.sessions) as session:
             repo.replace_matches(session, need_id=need_id, matches=rows)
+
+
+def _no_ranker() -> None:
+    """Needs for a technology keep the fixed weights."""
+    return None

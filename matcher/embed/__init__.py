@@ -12,6 +12,7 @@ from matcher.embed.base import (
     embed_cached,
     encode_queries,
 )
+from matcher.embed.encoders import Encoders
 from matcher.embed.registry import (
     BACKENDS,
     DOCUMENT_BACKEND,
@@ -27,6 +28,7 @@ __all__ = [
     "PACKAGED_MODELS",
     "EmbeddingCache",
     "Encoder",
+    "Encoders",
     "EncoderUnavailableError",
     "QueryEncoder",
     "content_hash",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from matcher.config import RankWeights
-from matcher.domain import Components
+from matcher.domain import Components, Side
 from matcher.phrases import join, phrase
 from matcher.taxonomy import DomainRelation, Taxonomy
 
@@ -222,6 +222,39 @@ def passes_hard_filters(need: NeedLike, tech: TechnologyLike, tax: Taxonomy) -> 
         if allowed is not None and _relation(need, tech, tax)[0] not in allowed:
             return False
     return True
+
+
+@dataclass
+class TextOffer:
+    """A free-text technology offer searched against stored needs."""
+
+    domains: list[str]
+    trl: int | None = None
+    region: str | None = None
+    hard: bool = False
+
+    def accepted_by(self, need: Any, tax: Taxonomy) -> bool:
+        """Whether a need's hard filters (or all its windows, with ``hard``) let the offer in."""
+        strict = Query(
+            domains=list(need.domains),
+            trl_min=need.trl_min,
+            trl_max=need.trl_max,
+            trl_hard=(need.trl_hard or self.hard) and self.trl is not None,
+            region_scope=need.region_scope,
+            home_region=need.home_region,
+            region_hard=(need.region_hard or self.hard) and self.region is not None,
+        )
+        return passes_hard_filters(strict, self, tax)  # type: ignore[arg-type]
+
+
+def passes(query: Any, row: Any, target: Side, tax: Taxonomy) -> bool:
+    """Whether a candidate ``row`` of side ``target`` survives the query's hard filters (a need
+    searching technologies), or the candidate need's own (a technology or an offer)."""
+    if target is Side.technologies:
+        return passes_hard_filters(query, row, tax)
+    if isinstance(query, TextOffer):
+        return query.accepted_by(row, tax)
+    return passes_hard_filters(row, query, tax)
 
 
 def semantic_feature(cosine: float) -> float:

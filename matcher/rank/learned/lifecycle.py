@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from matcher.rank.features import fixed_scores
+from matcher.rank.learned.context import RankerContext
 from matcher.rank.learned.model import GRID, LabelledSet, LearnedRanker, Spec, mean_ndcg, train
 from matcher.rank.learned.registry import RankerError, RankerStore, store_for
 from matcher.rank.learned.training import beir_set, feedback_counts, feedback_set, read_beir
-
-if TYPE_CHECKING:
-    from matcher.engine import Engine
 
 
 @dataclass
@@ -38,7 +36,7 @@ def _too_little(events: int, minimum: int, what: str) -> RankerError:
 
 
 def train_from_dataset(
-    engine: Engine,
+    engine: RankerContext,
     directory: Path,
     split: str = "dev",
     *,
@@ -66,7 +64,7 @@ def train_from_dataset(
 
 
 def train_from_feedback(
-    engine: Engine, *, folds: int = 5, specs: tuple[Spec, ...] = GRID
+    engine: RankerContext, *, folds: int = 5, specs: tuple[Spec, ...] = GRID
 ) -> Trained:
     """Train on brokers' judgements (held-back needs excluded) and save the model."""
     minimum = engine.settings.ranker_min_feedback
@@ -93,7 +91,7 @@ def train_from_feedback(
     return Trained(store_for(engine.settings).save(ranker, meta), ranker, meta)
 
 
-def held_back_ndcg(engine: Engine, ranker: LearnedRanker | None, held: LabelledSet) -> float:
+def held_back_ndcg(engine: RankerContext, ranker: LearnedRanker | None, held: LabelledSet) -> float:
     """nDCG@10 of a ranker (None: the fixed weights) on the held-back judged matches."""
     if ranker is None:
         scores = fixed_scores(held.matrix, engine.settings.weights)
@@ -115,7 +113,7 @@ class Promotion:
     message: str
 
 
-def promote(engine: Engine, model_id: str | None = None) -> Promotion:
+def promote(engine: RankerContext, model_id: str | None = None) -> Promotion:
     """Put a model in use if it beats the ranking in use on held-back feedback.
 
     Raises:
@@ -171,12 +169,12 @@ def promote(engine: Engine, model_id: str | None = None) -> Promotion:
     )
 
 
-def rollback(engine: Engine) -> str | None:
+def rollback(engine: RankerContext) -> str | None:
     """Withdraw the model in use; returns the id now in use (None: the fixed weights)."""
     return store_for(engine.settings).rollback()
 
 
-def status(engine: Engine) -> dict[str, Any]:
+def status(engine: RankerContext) -> dict[str, Any]:
     """What ranks now, how much feedback there is, and every saved model."""
     store: RankerStore = store_for(engine.settings)
     events, held_back = feedback_counts(engine)

@@ -1,9 +1,9 @@
 """Training data for the learned ranker: labelled data sets (BEIR layout) and brokers' feedback.
 
-Both paths end in :func:`matcher.features.candidate_features`, the function serving uses:
+Both paths end in :func:`matcher.rank.features.candidate_features`, the function serving uses:
 labelled data through :func:`flat_pools` (the benchmarks' pipeline, dense + BM25 candidates over
-a corpus in memory), feedback through the engine's own ranking path (``Matcher._rank``), so a
-model is trained on exactly the features it will be served.
+a corpus in memory), feedback through the engine's own ranking path (``Matcher.need_features``),
+so a model is trained on exactly the features it will be served.
 """
 
 from __future__ import annotations
@@ -14,21 +14,22 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
+from matcher.embed import Encoder, embed_cached
 from matcher.index import FlatIndex
 from matcher.rank.features import candidate_features, query_size, ranks_in
+from matcher.rank.learned.context import RankerContext
 from matcher.rank.learned.model import LabelledSet, ideal_dcg
 from matcher.rank.pair import UNKNOWN
+from matcher.rank.score import CandidateFeatures
 from matcher.retrieve.lexical import LexicalIndex
-from matcher.store.models import DealRow, FeedbackRow, NeedRow, RoutedMatchRow
+from matcher.store import repo
 
-if TYPE_CHECKING:
-    from matcher.embed import Encoder
-    from matcher.engine import Engine
+# The candidates of a stored need as serving ranks them: ids and feature rows.
+NeedFeatures = CandidateFeatures
 
 DEPTH = 100  # candidates per channel, as the engine's default MATCHER_CANDIDATES
 
@@ -175,7 +176,6 @@ def labelled_pools(
 
 def beir_set(data: BeirData, encoder: Encoder, cache: Any = None) -> LabelledSet:
     """A BEIR data set embedded (through ``cache`` when given) and pooled into training rows."""
-    from matcher.embed import embed_cached
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         if cache is None:
@@ -201,7 +201,7 @@ def is_held_back(need_ref: str) -> bool:
     return digest[0] % HOLDOUT_SHARE == 0
 
 
-def feedback_grades(engine: Engine) -> dict[tuple[int, int], int]:
+def feedback_grades(context: RankerContext) -> dict[tuple[int, int], int]:
     """The grade of each (need id, technology id) pair that brokers judged.
 
     A deal outcome outranks feedback on the same match: agreed 3, claimed or in progress 2,
@@ -209,18 +209,8 @@ def feedback_grades(engine: Engine) -> dict[tuple[int, int], int]:
     match 0. Declines for other reasons are left out.
     """
     grades: dict[tuple[int, int], int] = {}
-    with engine.sessions() as session:
-        feedback = session.execute(
-            select(
-                RoutedMatchRow.need_id,
-                RoutedMatchRow.technology_id,
-                FeedbackRow.decision,
-                FeedbackRow.reason_code,
-            )
-            .join(RoutedMatchRow, FeedbackRow.routed_id == RoutedMatchRow.id)
-            .order_by(FeedbackRow.created_at, FeedbackRow.id)
-        ).all()
-        for need_id, tech_id, decision, reason in feedback:
+    with context.sessions() as session:
+        for need_id, tech_id, decision, reason in repo.feedback_verdicts(session):
             pair = (need_id, tech_id)
             if decision == "accept":
                 grades[pair] = GRADE_ACCEPTED
@@ -228,20 +218,18 @@ def feedback_grades(engine: Engine) -> dict[tuple[int, int], int]:
                 grades[pair] = GRADE_DECLINED
             else:
                 grades.pop(pair, None)  # a later non-quality decline: no verdict on the pair
-        for need_id, tech_id, stage in session.execute(
-            select(DealRow.need_id, DealRow.technology_id, DealRow.stage)
-        ):
+        for need_id, tech_id, stage in repo.deal_stages(session):
             grades[(need_id, tech_id)] = {"agreed": GRADE_AGREED, "closed_lost": GRADE_LOST}.get(
                 stage, GRADE_ACCEPTED
             )
     return grades
 
 
-def feedback_counts(engine: Engine) -> tuple[int, int]:
+def feedback_counts(context: RankerContext) -> tuple[int, int]:
     """(judged matches, of which on held-back needs), without ranking anything."""
-    grades = feedback_grades(engine)
-    with engine.sessions() as session:
-        refs = {i: ref for i, ref in session.execute(select(NeedRow.id, NeedRow.ref))}
+    grades = feedback_grades(context)
+    with context.sessions() as session:
+        refs = repo.need_refs(session)
     held = sum(1 for need_id, _ in grades if need_id in refs and is_held_back(refs[need_id]))
     return len(grades), held
 
@@ -256,27 +244,27 @@ class FeedbackData:
     held_back_events: int
 
 
-def feedback_set(engine: Engine) -> FeedbackData:
+def feedback_set(context: RankerContext) -> FeedbackData:
     """Feature rows of every judged (need, technology) pair, computed by the serving path.
 
-    Each judged need is ranked again by ``Matcher._rank``; the features of its judged
+    Each judged need is ranked again (``need_features``); the features of its judged
     technologies are taken from that ranking. A judged technology that is no longer among the
     need's candidates (archived, or pushed out by new records) cannot be ranked by any model,
     so it is not used. Rows cover judged pairs only: nDCG over them is a condensed list.
     """
-    grades = feedback_grades(engine)
+    grades = feedback_grades(context)
     by_need: dict[int, dict[int, int]] = {}
     for (need_id, tech_id), grade in grades.items():
         by_need.setdefault(need_id, {})[tech_id] = grade
-    with engine.sessions() as session:
-        refs = {i: ref for i, ref in session.execute(select(NeedRow.id, NeedRow.ref))}
+    with context.sessions() as session:
+        refs = repo.need_refs(session)
     parts: dict[bool, list[LabelledSet]] = {True: [], False: []}
     events = {True: 0, False: 0}
     for need_id in sorted(by_need):
         if need_id not in refs:
             continue
         judged = by_need[need_id]
-        table = need_features(engine, need_id)
+        table = context.need_features(need_id)
         keep = [i for i, tech_id in enumerate(table.ids) if tech_id in judged]
         if not keep:
             continue
@@ -304,26 +292,6 @@ def feedback_set(engine: Engine) -> FeedbackData:
     )
 
 
-@dataclass
-class NeedFeatures:
-    """The candidates of a stored need as serving ranks them: ids and feature rows."""
-
-    ids: list[int]
-    matrix: np.ndarray
-
-
-def need_features(engine: Engine, need_key: int | str) -> NeedFeatures:
+def need_features(context: RankerContext, need_key: int | str) -> CandidateFeatures:
     """Rank a stored need through the serving path and capture its candidates' features."""
-    matcher = engine.matcher
-    need, text, vector = matcher._stored("needs", need_key)
-    seen: list[NeedFeatures] = []
-    matcher._rank(
-        query=need,
-        query_text=text,
-        query_vector=vector,
-        target="technologies",
-        top=1,
-        lang=need.language,
-        observe=lambda ids, matrix: seen.append(NeedFeatures(list(ids), matrix)),
-    )
-    return seen[0] if seen else NeedFeatures([], np.zeros((0, 0)))
+    return context.need_features(need_key)

@@ -14,6 +14,7 @@ from matcher.store.repo.catalog import (
     region_codes_in,
     stored_by_refs,
 )
+from matcher.store.repo.matching import active_records, deal_stages, feedback_verdicts, need_refs
 from matcher.store.repo.records import (
     ACTIVE,
     ARCHIVED,
@@ -43,8 +44,11 @@ __all__ = [
     "Stored",
     "Viewer",
     "active_needs",
+    "active_records",
     "active_technologies",
+    "deal_stages",
     "domain_codes_under",
+    "feedback_verdicts",
     "find_record",
     "find_token",
     "get_by_ref_or_id",
@@ -53,6 +57,7 @@ __all__ = [
     "is_visible",
     "issue_token",
     "list_records",
+    "need_refs",
     "need_text",
     "record_by_ref",
     "ref_taken",

@@ -1,0 +1,283 @@
+"""The catalogue: writes (save, import, archive) and the in-memory views queries read.
+
+Every write goes through one lock, takes one transaction, then brings the collection's indexes
+up to date and drops its view; the next query rebuilds the view, so a query touches no database.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
+from matcher.embed import content_hash
+from matcher.errors import ConflictError, InvalidInputError, NotFoundError
+from matcher.index.collection import CollectionIndex
+from matcher.ingest import ImportBatch, RowError, detect_language, read_file
+from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.lexical import LexicalIndex
+from matcher.store import repo
+from matcher.store.db import transaction
+from matcher.taxonomy import Taxonomy
+
+
+class ImportRejectedError(InvalidInputError):
+    """An import had invalid rows; nothing was written."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        lines = "\n".join(f"  {e}" for e in self.errors[:50])
+        more = f"\n  … and {len(self.errors) - 50} more" if len(self.errors) > 50 else ""
+        super().__init__(
+            f"{len(self.errors)} invalid row(s); nothing was imported "
+            f"(fix them, or pass --skip-invalid to import only the valid rows):\n{lines}{more}"
+        )
+
+
+class RecordExistsError(ConflictError):
+    """A new record's reference is taken (archived records keep theirs)."""
+
+
+def language(row: Any) -> str:
+    """The language a record is written in (English when not recorded)."""
+    return getattr(row, "language", None) or "en"
+
+
+@dataclass(frozen=True)
+class CollectionView:
+    """A snapshot of a collection for ranking: BM25, detached rows and their texts by id."""
+
+    lexical: LexicalIndex
+    rows: dict[int, Any]
+    texts: dict[int, str]
+    languages: frozenset[str] = frozenset()  # what the active records are written in
+    # The multilingual space of these rows, built on the first query that needs it.
+    spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
+
+
+class Record(SimpleNamespace):
+    """A stored row's column values as plain attributes, detached from the database.
+
+    Ranking reads several attributes of every candidate (~200 per query); an ORM attribute
+    costs several times a plain one, so the in-memory view holds these instead of rows.
+    """
+
+
+def record_of(row: Any) -> Record:
+    """The column values of an ORM row as a ``Record``."""
+    return Record(**{c.key: getattr(row, c.key) for c in sa_inspect(row).mapper.column_attrs})
+
+
+@dataclass
+class ImportResult:
+    """What a write did: records created and updated, and invalid rows skipped."""
+
+    kind: str
+    created: int = 0
+    updated: int = 0
+    skipped: list[RowError] = field(default_factory=list)
+
+
+def active_texts(sessions: sessionmaker[Session], side: Side) -> list[tuple[int, str]]:
+    """(id, text) of every active record of a side: what its indexes hold."""
+    with sessions() as session:
+        return [(r.id, repo.text_of(side, r)) for r in repo.active_records(session, side)]
+
+
+def text_source(sessions: sessionmaker[Session], side: Side) -> Callable[[], list[tuple[int, str]]]:
+    """The source a collection index reads to build, verify and repair itself."""
+    return partial(active_texts, sessions, Side(side))
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A stored need or technology with the text it is embedded and searched by."""
+
+    row: Any
+    text: str
+
+
+class Catalog:
+    """The stored records: validated writes that keep the indexes in step, and views."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        taxonomy: Taxonomy,
+        indexes: Mapping[str, CollectionIndex],
+        multilingual_indexes: Mapping[str, CollectionIndex],
+    ) -> None:
+        self.sessions = sessions
+        self.taxonomy = taxonomy
+        self.indexes = indexes
+        self.multilingual_indexes = multilingual_indexes
+        # One writer at a time, and a view is built once: a re-entrant lock (a write may read).
+        self.lock = threading.RLock()
+        self._views: dict[str, CollectionView] = {}
+
+    # -- reading -------------------------------------------------------------------------
+    def view(self, collection: str) -> CollectionView:
+        """The active records of a collection in memory with their BM25 index (rebuilt on writes).
+
+        Ranking reads rows and texts from here, so a query touches no database.
+        """
+        side = Side(collection)
+        with self.lock:
+            if side not in self._views:
+                with self.sessions() as session:
+                    rows = [record_of(r) for r in repo.active_records(session, side)]
+                texts = {r.id: repo.text_of(side, r) for r in rows}
+                self._views[side] = CollectionView(
+                    lexical=LexicalIndex(list(texts), list(texts.values())),
+                    rows={r.id: r for r in rows},
+                    texts=texts,
+                    languages=frozenset(language(r) for r in rows),
+                )
+            return self._views[side]
+
+    def lexical(self, collection: str) -> LexicalIndex:
+        """BM25 over a collection's active records."""
+        return self.view(collection).lexical
+
+    def language_space(self, collection: str) -> LanguageSpace | None:
+        """The collection's records in the multilingual space, grouped by language (None when
+        the multilingual space is off). Built once per view, so writes rebuild it."""
+        companion = self.multilingual_indexes.get(collection)
+        if companion is None:
+            return None
+        view = self.view(collection)
+        with self.lock:
+            if "space" not in view.spaces:
+                languages = {i: language(r) for i, r in view.rows.items()}
+                view.spaces["space"] = LanguageSpace.build(
+                    languages, companion.index, self.indexes[collection].index
+                )
+            return view.spaces["space"]
+
+    def stored(self, side: Side, key: str | int) -> StoredRecord:
+        """A stored need or technology (archived ones too) by reference or id, with its text.
+
+        Raises:
+            NotFoundError: there is none.
+        """
+        side = Side(side)
+        with self.sessions() as session:
+            row = repo.get_by_ref_or_id(session, repo.row_model(side), key)
+        if row is None:
+            raise NotFoundError(f"no {side.singular} with id {key!r}")
+        return StoredRecord(row, repo.text_of(side, row))
+
+    # -- writing -------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock: a check and the write that depends on it become one step."""
+        with self.lock:
+            yield
+
+    def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
+        """Upsert validated records in one transaction, then index what changed."""
+        result = ImportResult(kind=kind)
+        changed: list[tuple[Side, Any]] = []
+        with self.lock, transaction(self.sessions) as session:
+            for record in records:
+                side, row, created = self._save_one(session, record)
+                result.created += created
+                result.updated += not created
+                if side is not None:
+                    changed.append((side, row))
+            session.flush()
+            changed_texts = [(row.id, repo.text_of(side, row)) for side, row in changed]
+        if kind in self.indexes and changed_texts:
+            self.indexes[kind].upsert(changed_texts)
+            self._views.pop(kind, None)
+        return result
+
+    def create(self, side: Side, record: TechnologyIn | NeedIn) -> ImportResult:
+        """Store a new record, refusing a reference already taken (archived records included).
+
+        The check and the write hold the write lock together, so two creations of one
+        reference cannot both pass.
+
+        Raises:
+            RecordExistsError: the reference is taken.
+        """
+        side = Side(side)
+        ref = str(record.id)
+        with self.lock:
+            with self.sessions() as session:
+                taken = repo.ref_taken(session, side=side, ref=ref)
+            if taken:
+                raise RecordExistsError(f"a {side.singular} with id {ref!r} already exists")
+            return self.save_records(side.value, [record])
+
+    @staticmethod
+    def _save_one(session: Session, record: BaseModel) -> tuple[Side | None, Any, bool]:
+        """Upsert one record: (its side, None for a broker; the row; whether it was created)."""
+        if isinstance(record, TechnologyIn | NeedIn):
+            side = Side.technologies if isinstance(record, TechnologyIn) else Side.needs
+            text = repo.text_of(side, record)
+            written = record.language.value if record.language else detect_language(text)
+            upsert = repo.upsert_technology if side is Side.technologies else repo.upsert_need
+            row, created = upsert(
+                session,
+                record=record,  # type: ignore[arg-type]
+                language=written,
+                content_hash=content_hash(text),
+            )
+            return side, row, created
+        if isinstance(record, BrokerIn):
+            _, created = repo.upsert_broker(session, record=record)
+            return None, None, created
+        raise TypeError(f"cannot store {type(record).__name__}")
+
+    def import_file(self, path: Path, kind: str, *, skip_invalid: bool = False) -> ImportResult:
+        """Validate a whole file, then write it; any bad row rejects it unless ``skip_invalid``."""
+        batch: ImportBatch = read_file(Path(path), kind, self.taxonomy)
+        if batch.errors and not skip_invalid:
+            raise ImportRejectedError(batch.errors)
+        result = self.save_records(kind, [record for _, record in batch.records])
+        result.skipped = batch.errors
+        return result
+
+    def archive(self, kind: str, key: str | int) -> None:
+        """Archive a technology or need: kept in the store, gone from search."""
+        side = Side(kind)
+        with self.lock, transaction(self.sessions) as session:
+            row = repo.get_by_ref_or_id(session, repo.row_model(side), key)
+            if row is None:
+                raise NotFoundError(f"no {side.singular} with id {key!r}")
+            row.status = repo.ARCHIVED
+            row_id = row.id
+        self.indexes[side].remove([row_id])
+        self._views.pop(side, None)
+
+    def load_demo(self, directory: Path) -> dict[str, ImportResult]:
+        """Import a demo data set (idempotent) and bring the indexes up to date."""
+        results = {
+            kind: self.import_file(directory / f"{kind}.jsonl", kind)
+            for kind in ("technologies", "needs", "brokers")
+        }
+        for index in self.indexes.values():
+            index.repair()
+        return results
+
+
+def intended_answers(path: Path) -> dict[str, dict[str, int]]:
+    """Intended answers of a demo's needs (``intended.tsv``): need ref → {technology ref: grade}."""
+    out: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            out.setdefault(row["need_id"], {})[row["technology_id"]] = int(row["grade"])
+    return out
