@@ -31,6 +31,7 @@ from api.schemas import (
     TechnologyPublic,
     TechnologySummary,
 )
+from matcher.catalog import RecordExistsError
 from matcher.domain import Match, Side
 from matcher.engine import Engine
 from matcher.ingest import ImportFormatError, read_file, validate_record
@@ -164,19 +165,14 @@ def create(request: Request, engine: Engine, side: Side, body: BaseModel) -> Any
     if not raw.get("id"):
         raw["id"] = f"{PREFIX[side]}-{uuid.uuid4().hex[:8]}"
     record = validate(engine, side, raw)
-    # "Is the id free?" and the write must be one step (save_records upserts).
-    # STOPGAP (issue 11): the engine's private lock; replace by the engine's public
-    # create-only write (or its public catalogue lock) once matcher/engine.py has one.
-    with engine._lock:
-        with engine.sessions() as session:
-            taken = repo.ref_taken(session, side=side, ref=record.id)
-        if taken:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"a {side.singular} with id {record.id!r} already exists; "
-                f"choose another id, or PATCH /api/v1/{side.value}/{record.id} to change it",
-            )
-        engine.save_records(side.value, [record])
+    try:
+        engine.create_record(side, record)
+    except RecordExistsError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"a {side.singular} with id {record.id!r} already exists; "
+            f"choose another id, or PATCH /api/v1/{side.value}/{record.id} to change it",
+        ) from None
     public = fresh(engine, side, record.id)
     submit(request, side, public.id)
     return public

@@ -56,7 +56,10 @@ def explanations(
             domain, region = scored.metadata.domain.phrase, scored.metadata.region.phrase
         else:
             domain = domain_feature(need, tech, taxonomy, lang).phrase
-            region = region_feature(need, tech, taxonomy, distance_scale_km, lang).phrase
+            reader = "need" if target is Side.technologies else "technology"
+            region = region_feature(
+                need, tech, taxonomy, distance_scale_km, lang, reader=reader
+            ).phrase
         out[lang] = explain([domain, readiness, region, text], lang)
     if scored.learned is not None:  # ranked by a learned model: name what moved it most
         out = {

@@ -101,6 +101,8 @@ class FeatureCache:
         lang: str,
     ) -> None:
         self.tax, self.lang, self.target, self.query = taxonomy, lang, target, query
+        # who reads the explanation: the holder of the query side
+        self.reader = "need" if target is Side.technologies else "technology"
         self.scale = distance_scale_km
         if len(memo) > MEMO_LIMIT:  # distinct values are few; this only bounds odd workloads
             memo.clear()
@@ -142,7 +144,9 @@ class FeatureCache:
             )
         region = memo.get(g_key)
         if region is None:
-            region = memo[g_key] = region_feature(need, tech, self.tax, self.scale, self.lang)
+            region = memo[g_key] = region_feature(
+                need, tech, self.tax, self.scale, self.lang, reader=self.reader
+            )
         return Metadata(domain, readiness, region)
 
 
