@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import matcher.pipeline
 import matcher.rank.learned.training
+import matcher.rank.score
 from matcher import config
 from matcher.domain import Match
 from matcher.rank import features
@@ -52,7 +52,7 @@ TEXT_COLUMNS = [
 def test_serving_and_training_call_the_same_feature_function(
     demo_engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert matcher.pipeline.candidate_features is features.candidate_features
+    assert matcher.rank.score.candidate_features is features.candidate_features
     assert matcher.rank.learned.training.candidate_features is features.candidate_features
     calls: list[np.ndarray] = []
 
@@ -60,7 +60,7 @@ def test_serving_and_training_call_the_same_feature_function(
         calls.append(out := candidate_features(**kwargs))
         return out
 
-    monkeypatch.setattr(matcher.match, "candidate_features", spy)
+    monkeypatch.setattr(matcher.rank.score, "candidate_features", spy)
     demo_engine.match_need("N-003", top=5, persist=False)
     assert len(calls) == 1 and calls[0].shape[1] == len(FEATURES)
 
