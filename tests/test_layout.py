@@ -16,7 +16,7 @@ LONG_FILES: dict[str, str] = {}
 
 
 def module_name(path: Path) -> str:
-    """The dotted module name of a source file under ROOT (a package's ``__init__`` is the package)."""
+    """The dotted name of a source file under ROOT (a package's ``__init__``: the package)."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
