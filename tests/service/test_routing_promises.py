@@ -234,3 +234,22 @@ def test_a_repeated_accept_is_stored_once(service_engine, client, broker_headers
             select(func.count()).select_from(FeedbackRow).where(FeedbackRow.routed_id == item.id)
         )
     assert stored == 1
+
+
+# 7 -------------------------------------------------------------------------------------------
+def test_needs_ranked_for_a_technology_are_explained_by_the_needs_region(service_engine) -> None:  # type: ignore[no-untyped-def]
+    tax = service_engine.taxonomy
+    with service_engine.sessions() as session:
+        techs = list(session.scalars(select(TechnologyRow).order_by(TechnologyRow.id).limit(15)))
+        regions = {n.ref: n.home_region for n in session.scalars(select(NeedRow))}
+    checked = 0
+    for tech in techs:
+        for m in service_engine.match_technology(tech.ref, top=5):
+            need_region = regions[m.need_ref]
+            if tax.country_of(need_region) == tax.country_of(tech.region):
+                continue  # the same country: the names may coincide
+            assert tax.region_name(need_region) in m.explanations["en"], m.explanations["en"]
+            assert tax.region_name(tech.region) not in m.explanations["en"]
+            assert tax.region_name(need_region, "zh") in m.explanations["zh"]
+            checked += 1
+    assert checked >= 5
