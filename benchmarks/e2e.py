@@ -135,7 +135,7 @@ def run_end_to_end(
                 4,
             )
         out["engine"][backend] = result
-    engine._encoder = reference
+    engine.use_encoder(reference)
     need_ids = add_needs(engine, topics[:200])
     stored = timed_over(lambda ref: engine.match_need(ref, top=10, persist=False), need_ids)
     out["stored_need_match"] = percentiles(stored)
@@ -149,7 +149,7 @@ def _measure(
     engine: Engine, encoder: Encoder, topics: Sequence[str]
 ) -> tuple[dict[str, Any], list[list[int]]]:
     """Free-text query latency through one query encoder, whole and by step."""
-    engine._encoder = encoder  # queries through this backend; corpus vectors stay as built
+    engine.use_encoder(encoder)  # queries through this backend; corpus vectors stay as built
     dense = engine.indexes["technologies"].index
     lexical = engine.lexical("technologies")
     # The engine embeds a query by the encoder's query path (a quantised model for some).

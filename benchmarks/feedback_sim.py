@@ -38,7 +38,6 @@ from matcher.rank.features import fixed_scores
 from matcher.rank.learned import lifecycle as learn
 from matcher.rank.learned.model import K, LabelledSet, ideal_dcg, mean_ndcg
 from matcher.rank.learned.registry import RankerError, store_for
-from matcher.rank.learned.training import need_features
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
@@ -52,6 +51,15 @@ class Preferences:
     region_bonus: float = 1.0  # same state as the enterprise (half of it within 800 km)
     phase_bonus: float = 0.7  # a phase II award (TRL 6) rather than phase I (TRL 4)
     temperature: float = 0.35  # how noisy a broker's verdict is
+
+
+@dataclass(frozen=True)
+class SimPool:
+    """A simulated need's candidates as serving ranks them, and their hidden worth."""
+
+    ids: list[int]
+    matrix: np.ndarray
+    worth: np.ndarray  # what the simulated brokers value (relevance plus preferences)
 
 
 def _jsonl(name: str) -> list[dict[str, Any]]:
@@ -162,10 +170,10 @@ class World:
         tax = engine.taxonomy
         index = engine.indexes["technologies"].index
         self.needs: list[int] = []
-        self.pools: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = {}
+        self.pools: dict[int, SimPool] = {}
         for topic, vector in zip(topics, full, strict=True):
             need = needs[f"sim-{topic['_id']}"]
-            table = need_features(engine, need.id)
+            table = engine.need_features(need.id)
             if len(table.ids) < 20:
                 continue
             relevance = np.array([float(index.vector(i) @ vector) for i in table.ids])
@@ -179,11 +187,11 @@ class World:
             later = np.array([view.rows[i].trl >= 6 for i in table.ids], dtype=np.float64)
             worth = relevance + prefs.region_bonus * np.array(near) + prefs.phase_bonus * later
             self.needs.append(need.id)
-            self.pools[need.id] = (table.ids, table.matrix, worth)
+            self.pools[need.id] = SimPool(table.ids, table.matrix, worth)
 
     def truth(self, need_id: int) -> np.ndarray:
         """Graded hidden worth of a need's candidates: 3 / 2 / 1 for ranks 1-3 / 4-10 / 11-20."""
-        worth = self.pools[need_id][2]
+        worth = self.pools[need_id].worth
         order = np.argsort(-worth, kind="stable")
         grades = np.zeros(len(worth))
         grades[order[:3]], grades[order[3:10]], grades[order[10:20]] = 3, 2, 1
@@ -194,7 +202,7 @@ class World:
         matrices, grades, sizes, ideal = [], [], [], []
         for need_id in need_ids:
             g = self.truth(need_id)
-            matrices.append(self.pools[need_id][1])
+            matrices.append(self.pools[need_id].matrix)
             grades.append(g)
             sizes.append(len(g))
             ideal.append(ideal_dcg(g.tolist()))
@@ -208,7 +216,7 @@ class World:
 
     def judge(self, need_id: int, tech_id: int) -> tuple[bool, str | None]:
         """A broker's verdict on one routed match: accept, or decline with a reason code."""
-        ids, matrix, worth = self.pools[need_id]
+        ids, worth = self.pools[need_id].ids, self.pools[need_id].worth
         i = ids.index(tech_id)
         # The bar is the worth of the need's tenth best candidate: better ones are usually taken.
         bar = np.sort(worth)[-K]

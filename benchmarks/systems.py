@@ -115,9 +115,10 @@ def hybrid(corpus: Corpus, rrf_k: int = 60) -> Run:
 def pools(corpus: Corpus, *, query_field: bool = False) -> list[Pool]:
     """Every query's candidates (dense and BM25 top 100) with the engine's feature rows.
 
-    The rows come from ``matcher.training.flat_pools``, which calls the feature function the
-    engine serves with. BEIR documents carry no domain codes, so the domain component is
-    constant unless ``query_field`` scores each candidate against the query's field description.
+    The rows come from ``matcher.rank.learned.training.flat_pools``, which calls the feature
+    function the engine serves with. BEIR documents carry no domain codes, so the domain
+    component is constant unless ``query_field`` scores each candidate against the query's field
+    description.
     """
     field_vectors = corpus.query_domain_vectors if query_field else None
     return flat_pools(

@@ -1,7 +1,7 @@
 """The features of (query, candidate) pairs: one function for serving, training and benchmarks.
 
-Serving (``Matcher._rank``), training from labelled data or brokers' feedback
-(``matcher.training``) and the benchmarks (``benchmarks.systems.techmatch``) all call
+Serving (``matcher.rank.score``), training from labelled data or brokers' feedback
+(``matcher.rank.learned.training``) and the benchmarks (``benchmarks.systems.techmatch``) all call
 :func:`candidate_features`, so the features a model was trained on are the features it is served.
 The first five columns are the fixed ranking layer's components; :func:`fixed_scores` is their
 weighted mean, the default ranking.
