@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.beir import SHARED, load_beir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SBIR_DEV = SHARED / "sbir-dev"
 
 
