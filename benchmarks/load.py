@@ -420,8 +420,8 @@ def issue_tokens(engine: Any, broker_count: int) -> tuple[str, list[str]]:
 
     from sqlalchemy import select
 
-    from api.auth import issue_token
     from matcher.store.models import BrokerRow
+    from matcher.store.repo.tokens import issue_token
 
     with engine.sessions() as session:
         admin = issue_token(session, role="admin", label="load test")

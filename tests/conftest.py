@@ -169,9 +169,9 @@ def client(service_engine, api_settings):  # type: ignore[no-untyped-def]
 
 def issue(engine, role: str, broker_ref: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """A bearer token for an admin or a demo broker (by reference, e.g. B-01)."""
-    from api.auth import issue_token
     from matcher.store import repo
     from matcher.store.models import BrokerRow
+    from matcher.store.repo.tokens import issue_token
 
     with engine.sessions() as session:
         broker_id = None

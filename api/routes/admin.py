@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from api.auth import issue_token
 from api.deps import AdminDep, EngineDep, ReaderLangDep, SessionDep
 from api.routes.brokers import broker_view
 from matcher.domain import BrokerIn, BrokerLevel
@@ -17,6 +16,7 @@ from matcher.ingest import validate_record
 from matcher.store import repo
 from matcher.store.models import BrokerRow
 from matcher.store.repo import brokers as brokers_repo
+from matcher.store.repo.tokens import issue_token
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

@@ -708,10 +708,10 @@ def test_webhook_failure_is_recorded(
 def test_cli_broker_add_and_tokens(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from api.auth import find_token
     from matcher import config
     from matcher.cli import app
     from matcher.engine import Engine
+    from matcher.store.repo.tokens import find_token
 
     monkeypatch.setenv("MATCHER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MATCHER_PROGRESS", "false")
