@@ -40,6 +40,14 @@ def need_state(engine, ref: str) -> tuple[str, dict[str, str] | None]:  # type: 
         return need.routing_state, need.routing_reason
 
 
+def first_routed(engine):  # type: ignore[no-untyped-def]
+    """Route demo needs until one lands: its outcome and its first inbox item."""
+    outcome = next(
+        o for o in (engine.match_and_route(r) for r in need_refs(engine, 20)) if o.routed_ids
+    )
+    return outcome, next(r for r in routed(engine) if r.id == outcome.routed_ids[0])
+
+
 # 1 -------------------------------------------------------------------------------------------
 def test_a_need_nobody_can_take_is_unrouted_then_routed_when_a_broker_returns(  # type: ignore[no-untyped-def]
     service_engine, client, admin_headers
@@ -125,12 +133,7 @@ def test_a_suspended_or_expired_brokers_unclaimed_matches_go_back_to_routing(
 
 # 4 -------------------------------------------------------------------------------------------
 def test_a_need_with_an_agreed_deal_is_never_routed_again(service_engine) -> None:  # type: ignore[no-untyped-def]
-    outcome = next(
-        o
-        for o in (service_engine.match_and_route(r) for r in need_refs(service_engine, 20))
-        if o.routed_ids
-    )
-    item = next(r for r in routed(service_engine) if r.id == outcome.routed_ids[0])
+    outcome, item = first_routed(service_engine)
     deal_id = service_engine.claim(item.broker_id, item.id, actor="test")
     for stage in ("contacted", "nda_signed", "negotiating", "agreed"):
         service_engine.change_stage(deal_id, to=stage, actor="test")
@@ -175,12 +178,7 @@ def test_weak_matches_are_not_routed(service_engine) -> None:  # type: ignore[no
 def test_the_routing_reason_is_written_in_the_readers_language(  # type: ignore[no-untyped-def]
     service_engine, client, broker_headers
 ) -> None:
-    outcome = next(
-        o
-        for o in (service_engine.match_and_route(r) for r in need_refs(service_engine, 20))
-        if o.routed_ids
-    )
-    item = next(r for r in routed(service_engine) if r.id == outcome.routed_ids[0])
+    outcome, item = first_routed(service_engine)
     with service_engine.sessions() as session:
         ref = session.get(BrokerRow, item.broker_id).ref
     headers = broker_headers(ref)
@@ -216,12 +214,7 @@ def test_a_national_need_is_routed_only_domestic_technologies(service_engine) ->
 
 # 9 -------------------------------------------------------------------------------------------
 def test_a_repeated_accept_is_stored_once(service_engine, client, broker_headers) -> None:  # type: ignore[no-untyped-def]
-    outcome = next(
-        o
-        for o in (service_engine.match_and_route(r) for r in need_refs(service_engine, 20))
-        if o.routed_ids
-    )
-    item = next(r for r in routed(service_engine) if r.id == outcome.routed_ids[0])
+    outcome, item = first_routed(service_engine)
     with service_engine.sessions() as session:
         ref = session.get(BrokerRow, item.broker_id).ref
     url = f"{API}/brokers/me/inbox/{item.id}/feedback"
