@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.config import ApiSettings
-from api.i18n import normalise
+from api.web.i18n import normalise
 from matcher.engine import Engine
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 from matcher.store import repo

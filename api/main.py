@@ -6,26 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import errors
 from api.config import ApiSettings, get_api_settings
+from api.web import forms, tracking
+from api.web.pages import mount_static
 from api.worker import InlineWorker, Worker
 from matcher import __version__
-from matcher.deal import IllegalTransitionError
-from matcher.engine import Engine, ImportRejectedError, NotFoundError
-from matcher.ingest import ImportFormatError
-from matcher.pipeline import InvalidQueryError
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
-        parts.append(f"{where or 'request'}: {err['msg']}")
-    return "; ".join(parts)
+from matcher.engine import Engine
 
 
 def create_app(engine: Engine | None = None, settings: ApiSettings | None = None) -> FastAPI:
@@ -49,50 +37,7 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         lifespan=lifespan,
         description="Match technology supply to enterprise demand.",
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {
-                "detail": _validation_message(exc),
-                "errors": jsonable_encoder(exc.errors(), custom_encoder={Exception: str}),
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(InvalidQueryError)
-    async def _bad_query(_: Request, exc: InvalidQueryError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(IllegalTransitionError)
-    async def _illegal(_: Request, exc: IllegalTransitionError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(ImportRejectedError)
-    async def _rejected(_: Request, exc: ImportRejectedError) -> JSONResponse:
-        return JSONResponse(
-            {
-                "detail": str(exc).splitlines()[0],
-                "errors": [{"line": e.line, "message": e.message} for e in exc.errors],
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(ImportFormatError)
-    async def _format(_: Request, exc: ImportFormatError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+    errors.register(app)
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> dict[str, object]:
@@ -106,6 +51,7 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
 
     from api.routes import ROUTERS
 
-    for router in ROUTERS:
+    for router in [*ROUTERS, forms.router, tracking.router]:
         app.include_router(router)
+    mount_static(app)
     return app

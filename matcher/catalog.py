@@ -186,8 +186,18 @@ class Catalog:
         with self.lock:
             yield
 
-    def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
-        """Upsert validated records in one transaction, then index what changed."""
+    def save_records(
+        self,
+        kind: str,
+        records: Sequence[BaseModel],
+        *,
+        before_commit: Callable[[Session, list[Any]], None] | None = None,
+    ) -> ImportResult:
+        """Upsert validated records in one transaction, then index what changed.
+
+        ``before_commit(session, rows)`` runs inside that transaction with the technology and
+        need rows written (flushed, ids known): what it writes commits with them or not at all.
+        """
         result = ImportResult(kind=kind)
         changed: list[tuple[Side, Any]] = []
         with self.lock, transaction(self.sessions) as session:
@@ -198,13 +208,21 @@ class Catalog:
                 if side is not None:
                     changed.append((side, row))
             session.flush()
+            if before_commit is not None:
+                before_commit(session, [row for _, row in changed])
             changed_texts = [(row.id, repo.text_of(side, row)) for side, row in changed]
         if kind in self.indexes and changed_texts:
             self.indexes[kind].upsert(changed_texts)
             self._views.pop(kind, None)
         return result
 
-    def create(self, side: Side, record: TechnologyIn | NeedIn) -> ImportResult:
+    def create(
+        self,
+        side: Side,
+        record: TechnologyIn | NeedIn,
+        *,
+        before_commit: Callable[[Session, list[Any]], None] | None = None,
+    ) -> ImportResult:
         """Store a new record, refusing a reference already taken (archived records included).
 
         The check and the write hold the write lock together, so two creations of one
@@ -220,7 +238,7 @@ class Catalog:
                 taken = repo.ref_taken(session, side=side, ref=ref)
             if taken:
                 raise RecordExistsError(f"a {side.singular} with id {ref!r} already exists")
-            return self.save_records(side.value, [record])
+            return self.save_records(side.value, [record], before_commit=before_commit)
 
     @staticmethod
     def _save_one(session: Session, record: BaseModel) -> tuple[Side | None, Any, bool]:

@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=300)]
@@ -122,14 +123,23 @@ class NeedIn(_Record):
 
     @model_validator(mode="after")
     def _windows(self) -> NeedIn:
+        # Typed errors (type + ctx), so that forms translate them without reading the text.
         if self.trl_max is not None and self.trl_max < self.trl_min:
-            raise ValueError(f"trl_max ({self.trl_max}) is below trl_min ({self.trl_min})")
+            raise PydanticCustomError(
+                "trl_window",
+                "trl_max ({max}) is below trl_min ({min})",
+                {"min": self.trl_min, "max": self.trl_max},
+            )
         if (
             self.budget_min is not None
             and self.budget_max is not None
             and self.budget_max < self.budget_min
         ):
-            raise ValueError("budget_max is below budget_min")
+            raise PydanticCustomError(
+                "budget_window",
+                "budget_max is below budget_min",
+                {"min": self.budget_min, "max": self.budget_max},
+            )
         return self
 
 

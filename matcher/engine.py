@@ -7,7 +7,7 @@ writes and views to ``matcher.catalog``, matching to ``matcher.pipeline``, routi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 from functools import partial
@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from matcher import deal
+from matcher import deal, intake
 from matcher.catalog import (
     Catalog,
     CollectionView,
@@ -159,6 +159,11 @@ class Engine:
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()
+
+    def submit(self, record: Mapping[str, Any], *, side: Side) -> intake.Submission:
+        """Validate, store and link a new record to a tracking token in one transaction
+        (``matcher.intake.submit``: RecordInvalidError, RecordExistsError)."""
+        return intake.submit(side, record, self.catalog)
 
     # -- the catalogue (delegated) -------------------------------------------------------
     def view(self, collection: str) -> CollectionView:

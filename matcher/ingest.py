@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from matcher.domain import BrokerIn, NeedIn, TechnologyIn
-from matcher.errors import InvalidInputError
+from matcher.errors import FieldError, InvalidInputError, RecordInvalidError, field_errors_of
 from matcher.taxonomy import Taxonomy
 
 Kind = Literal["technologies", "needs", "brokers"]
@@ -22,6 +22,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "needs": NeedIn,
     "brokers": BrokerIn,
 }
+_SINGULAR = {"technologies": "technology", "needs": "need", "brokers": "broker"}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -87,59 +88,119 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 yield reader.line_num, {k.strip(): v for k, v in row.items() if v and v.strip()}
 
 
-def _format_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "row"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+# pydantic reports these two with wording meant for programmers; people get plainer words.
+_PLAIN_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required field is missing"}
+# Errors about the record as a whole that one field can fix: shown on that field.
+_FIELD_OF_TYPE = {"trl_window": "trl_max", "budget_window": "budget_max"}
 
 
-def check_references(record: BaseModel, taxonomy: Taxonomy) -> list[str]:
-    """Problems with codes that must exist in the reference data (domains, regions)."""
-    problems: list[str] = []
-    if isinstance(record, TechnologyIn) and not record.domains and record.cpc:
-        inferred = sorted({d for c in record.cpc for d in taxonomy.domains_for_cpc(c)})
-        record.domains = inferred
-    domains = getattr(record, "domains", [])
-    unknown = [d for d in domains if d not in taxonomy.domains]
-    if unknown:
-        problems.append(
-            f"domains: unknown domain code(s) {', '.join(unknown)} (see data/taxonomy/domains.json)"
-        )
-    if isinstance(record, TechnologyIn) and not domains:
-        problems.append("domains: give at least one domain code or a CPC class")
-    for attr in ("region", "home_region"):
-        code = getattr(record, attr, None)
-        if code is not None and not taxonomy.is_region(code):
-            problems.append(
-                f"{attr}: unknown region code {code!r}; "
-                "use ISO 3166 codes such as CN-SH, DE or US-CA"
+def _from_pydantic(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors as field errors: type, location and context kept as they are."""
+    out = []
+    for error in field_errors_of(exc.errors()):
+        msg = _PLAIN_MESSAGES.get(error.type, error.msg)
+        loc = error.loc or ((_FIELD_OF_TYPE[error.type],) if error.type in _FIELD_OF_TYPE else ())
+        out.append(FieldError(type=error.type, loc=loc, msg=msg, ctx=error.ctx))
+    return out
+
+
+def _codes(value: Any) -> list[str]:
+    """A list of codes as given (a list, or ``a;b`` text), for checking before validation."""
+    if isinstance(value, str):
+        value = value.split(";")
+    if not isinstance(value, list | tuple):
+        return []
+    return [v.strip() for v in value if isinstance(v, str) and v.strip()]
+
+
+def reference_errors(
+    values: Mapping[str, Any], taxonomy: Taxonomy, *, kind: str, skip: Set[str] = frozenset()
+) -> list[FieldError]:
+    """Codes that must exist in the reference data (domains, regions), as typed field errors.
+
+    Args:
+        values: a validated record's fields, or the raw fields when validation failed.
+        kind: ``technologies``, ``needs`` or ``brokers``.
+        skip: fields already reported (a field gets one kind of problem at a time).
+    """
+    errors: list[FieldError] = []
+    if "domains" not in skip:
+        for i, code in enumerate(_codes(values.get("domains"))):
+            if code not in taxonomy.domains:
+                errors.append(
+                    FieldError(
+                        "unknown_domain",
+                        ("domains", i),
+                        f"unknown domain code {code} (see data/taxonomy/domains.json)",
+                        {"code": code},
+                    )
+                )
+        if kind == "technologies" and not _codes(values.get("domains")):
+            errors.append(
+                FieldError(
+                    "domains_required", ("domains",), "give at least one domain code or a CPC class"
+                )
             )
-    if isinstance(record, BrokerIn):
-        bad = [
-            r for r in record.regions if not taxonomy.is_region(r) and r not in taxonomy.groupings
-        ]
-        if bad:
-            problems.append(f"regions: unknown region or grouping code(s) {', '.join(bad)}")
-    return problems
+    for name in ("region", "home_region"):
+        given = values.get(name)
+        if name in skip or not isinstance(given, str) or not given.strip():
+            continue
+        code = given.strip()
+        if not taxonomy.is_region(code):
+            errors.append(
+                FieldError(
+                    "unknown_region",
+                    (name,),
+                    f"unknown region code {code!r}; use ISO 3166 codes such as CN-SH, DE or US-CA",
+                    {"code": code},
+                )
+            )
+    if kind == "brokers" and "regions" not in skip:
+        for i, code in enumerate(_codes(values.get("regions"))):
+            if not taxonomy.is_region(code) and code not in taxonomy.groupings:
+                errors.append(
+                    FieldError(
+                        "unknown_region_or_grouping",
+                        ("regions", i),
+                        f"unknown region or grouping code {code}",
+                        {"code": code},
+                    )
+                )
+    return errors
 
 
-def validate_record(kind: str, raw: dict[str, Any], taxonomy: Taxonomy) -> BaseModel:
-    """Validate one raw record; raises ValueError with every problem found."""
+def check_references(record: BaseModel, taxonomy: Taxonomy) -> list[FieldError]:
+    """Problems with a validated record's reference codes (a technology's domains may be
+    inferred from its CPC classes first)."""
+    if isinstance(record, TechnologyIn) and not record.domains and record.cpc:
+        record.domains = sorted({d for c in record.cpc for d in taxonomy.domains_for_cpc(c)})
+    kind = next(k for k, model in MODELS.items() if isinstance(record, model))
+    return reference_errors(dict(record), taxonomy, kind=kind)
+
+
+def validate_record(kind: str, raw: Mapping[str, Any], taxonomy: Taxonomy) -> BaseModel:
+    """Validate one raw record against its model and the reference data.
+
+    Raises:
+        RecordInvalidError: with every problem found, each a ``FieldError`` (pydantic's type,
+            location and context, or the engine's own: ``unknown_domain``, ``unknown_region``,
+            ``domains_required``, ``trl_window``, ``budget_window``, …).
+    """
     model = MODELS[kind]
+    what = _SINGULAR[kind]
     try:
-        record = model.model_validate(raw)
+        record = model.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ValueError(_format_error(exc)) from None
+        errors = _from_pydantic(exc)
+        # Unknown codes are reported too when other fields failed, so one round fixes all.
+        failed = {e.field for e in errors}
+        refs = reference_errors(raw, taxonomy, kind=kind, skip=failed)
+        if kind == "technologies" and raw.get("cpc"):
+            refs = [e for e in refs if e.type != "domains_required"]
+        raise RecordInvalidError([*errors, *refs], what=what) from None
     problems = check_references(record, taxonomy)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise RecordInvalidError(problems, what=what)
     return record
 
 
@@ -155,8 +216,8 @@ def read_file(path: Path, kind: str, taxonomy: Taxonomy) -> ImportBatch:
             continue
         try:
             record = validate_record(kind, raw, taxonomy)
-        except ValueError as exc:
-            batch.errors.append(RowError(number, str(exc)))
+        except RecordInvalidError as exc:
+            batch.errors.append(RowError(number, "; ".join(str(e) for e in exc.errors)))
             continue
         ref = record.id  # type: ignore[attr-defined]
         if ref in seen:

@@ -1,10 +1,10 @@
-"""Routers per resource; ROUTERS is what the app includes."""
+"""Routers per resource of the JSON API; ROUTERS is what the app includes (the HTML pages
+are api.web's)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api import forms
 from api.routes import admin, brokers, deals, needs, search, technologies
 
 ROUTERS: list[APIRouter] = [
@@ -14,5 +14,4 @@ ROUTERS: list[APIRouter] = [
     brokers.router,
     deals.router,
     admin.router,
-    forms.router,
 ]

@@ -1,18 +1,10 @@
-"""A small dict-based message catalogue for the HTML forms (English and Chinese).
+"""The forms' message catalogue in English and Chinese: a data table read by ``api.web.i18n``.
 
-``t(lang, key, **params)`` looks a message up and fills ``{placeholders}``; an unknown key
-falls back to English, then to the key itself. ``translate_error`` turns the English messages
-of :func:`matcher.ingest.validate_record` into friendly, translated ones.
+Keys are dotted (``need.title``, ``err.required``); ``{placeholders}`` are filled by ``t``. The
+``err.*`` messages are filled from a field error's context (``min_length``, ``le``, ``code``, …).
 """
 
 from __future__ import annotations
-
-import re
-from typing import Any
-
-from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
-
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "MESSAGES", "normalise", "t", "translate_error"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -191,22 +183,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "description and try again.",
         # validation messages
         "err.required": "This field is required.",
-        "err.min_length": "Please enter at least {n} characters.",
-        "err.max_length": "Please enter at most {n} characters (you entered {got}).",
-        "err.max_length_plain": "Please enter at most {n} characters.",
+        "err.min_length": "Please enter at least {min_length} characters.",
+        "err.max_length": "Please enter at most {max_length} characters "
+        "(you entered {actual_length}).",
+        "err.max_length_plain": "Please enter at most {max_length} characters.",
         "err.int": "Please choose a whole number.",
         "err.number": "Please enter a number, e.g. 500000.",
-        "err.ge": "The value must be at least {n}.",
-        "err.le": "The value must be at most {n}.",
+        "err.ge": "The value must be at least {ge}.",
+        "err.le": "The value must be at most {le}.",
         "err.choice": "Please choose one of the options.",
         "err.date": "Please enter a date as YYYY-MM-DD.",
         "err.currency": "Use a three-letter currency code such as CNY, EUR or USD.",
         "err.domains_min": "Choose at least one technology field.",
-        "err.domains_unknown": "Unknown technology field code(s): {codes}.",
+        "err.domains_unknown": "Unknown technology field code: {code}.",
         "err.region_unknown": "Unknown region code {code}; choose one from the list.",
         "err.trl_window": "The highest readiness ({max}) is below the lowest ({min}).",
         "err.budget_window": "The upper budget is below the lower budget.",
         "err.no_spaces": "Spaces are not allowed here.",
+        "err.pattern": "This value is not in the expected format.",
         "err.other": "This value is not valid ({detail}).",
     },
     "zh": {
@@ -360,70 +354,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "toolarge.title": "提交内容过大",
         "toolarge.message": "表单数据超出允许的大小。请缩短描述后重试。",
         "err.required": "此项为必填项。",
-        "err.min_length": "请至少输入 {n} 个字符。",
-        "err.max_length": "最多可输入 {n} 个字符（您输入了 {got} 个）。",
-        "err.max_length_plain": "最多可输入 {n} 个字符。",
+        "err.min_length": "请至少输入 {min_length} 个字符。",
+        "err.max_length": "最多可输入 {max_length} 个字符（您输入了 {actual_length} 个）。",
+        "err.max_length_plain": "最多可输入 {max_length} 个字符。",
         "err.int": "请选择一个整数。",
         "err.number": "请输入数字，例如 500000。",
-        "err.ge": "数值不能小于 {n}。",
-        "err.le": "数值不能大于 {n}。",
+        "err.ge": "数值不能小于 {ge}。",
+        "err.le": "数值不能大于 {le}。",
         "err.choice": "请从选项中选择一项。",
         "err.date": "请按 YYYY-MM-DD 格式输入日期。",
         "err.currency": "请使用三位字母的币种代码，例如 CNY、EUR 或 USD。",
         "err.domains_min": "请至少选择一个技术领域。",
-        "err.domains_unknown": "未知的技术领域代码：{codes}。",
+        "err.domains_unknown": "未知的技术领域代码：{code}。",
         "err.region_unknown": "未知的地区代码 {code}，请从列表中选择。",
         "err.trl_window": "最高成熟度（{max}）低于最低成熟度（{min}）。",
         "err.budget_window": "预算上限低于预算下限。",
         "err.no_spaces": "此处不能包含空格。",
+        "err.pattern": "格式不正确。",
         "err.other": "输入无效（{detail}）。",
     },
 }
-
-
-def normalise(lang: str | None) -> str | None:
-    """``en``/``zh`` for a supported language tag (``zh-CN`` → ``zh``), else None."""
-    if not lang:
-        return None
-    base = lang.strip().lower().replace("_", "-").split("-")[0]
-    return base if base in LANGUAGES else None
-
-
-def t(lang: str, key: str, **params: Any) -> str:
-    """The message ``key`` in ``lang`` with ``params`` filled in."""
-    text = MESSAGES.get(lang, {}).get(key) or MESSAGES[DEFAULT_LANGUAGE].get(key) or key
-    return text.format(**params) if params else text
-
-
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^required field is missing$"), "err.required"),
-    (re.compile(r"^List should have at least 1 item"), "err.domains_min"),
-    (re.compile(r"^String should have at least (?P<n>\d+) characters?"), "err.min_length"),
-    (re.compile(r"^String should have at most (?P<n>\d+) characters?"), "err.max_length_plain"),
-    (re.compile(r"^Input should be a valid integer"), "err.int"),
-    (re.compile(r"^Input should be a valid number"), "err.number"),
-    (re.compile(r"^Input should be (?:a )?finite number"), "err.number"),
-    (re.compile(r"^Input should be greater than or equal to (?P<n>[\d.]+)"), "err.ge"),
-    (re.compile(r"^Input should be less than or equal to (?P<n>[\d.]+)"), "err.le"),
-    (re.compile(r"^Input should be (?:'[^']*'(?:, | or )?)+$"), "err.choice"),
-    (re.compile(r"^Input should be a valid (?:date|datetime)"), "err.date"),
-    (re.compile(r"^String should match pattern '\^\[A-Z\]\{3\}\$'"), "err.currency"),
-    (re.compile(r"^String should match pattern '\^\\S\+\$'"), "err.no_spaces"),
-    (re.compile(r"^unknown domain code\(s\) (?P<codes>.+?) \(see"), "err.domains_unknown"),
-    (re.compile(r"^give at least one domain code"), "err.domains_min"),
-    (re.compile(r"^unknown region code '?(?P<code>[^';]*)'?"), "err.region_unknown"),
-    (re.compile(r"trl_max \((?P<max>\d+)\) is below trl_min \((?P<min>\d+)\)"), "err.trl_window"),
-    (re.compile(r"budget_max is below budget_min"), "err.budget_window"),
-]
-
-
-def translate_error(lang: str, message: str) -> str:
-    """A friendly translated message for one validate_record message (field part removed)."""
-    message = message.strip()
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    for pattern, key in _RULES:
-        found = pattern.search(message)
-        if found:
-            return t(lang, key, **found.groupdict())
-    return t(lang, "err.other", detail=message)

@@ -1,0 +1,121 @@
+"""Errors as HTTP answers: one table from the engine's error kinds to statuses.
+
+Every error the engine raises on purpose is a ``matcher.errors.MatcherError``; its kind picks
+the status here (the most specific class in ``STATUS`` wins) and its message is the ``detail``
+a caller can act on. A part that cannot serve (encoder, index, ranker) answers 503, never 500;
+anything unexpected answers a bare 500 without internals, and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from matcher.catalog import ImportRejectedError
+from matcher.errors import (
+    ConflictError,
+    InvalidInputError,
+    MatcherError,
+    NotFoundError,
+    PermissionDeniedError,
+    RecordInvalidError,
+    UnavailableError,
+)
+from matcher.ingest import ImportFormatError
+
+log = logging.getLogger(__name__)
+
+# Error kind → HTTP status. A subclass not listed answers its nearest listed ancestor's status.
+STATUS: dict[type[MatcherError], int] = {
+    MatcherError: 500,
+    InvalidInputError: 422,
+    ImportFormatError: 400,  # the file cannot be read at all: a bad request, not a bad record
+    NotFoundError: 404,
+    ConflictError: 409,
+    PermissionDeniedError: 403,
+    UnavailableError: 503,
+}
+RETRY_AFTER_S = 30  # what a 503 suggests: encoders load and indexes rebuild in about that
+
+
+def status_of(exc: MatcherError) -> int:
+    """The HTTP status of an engine error: its most specific kind listed in ``STATUS``."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]  # type: ignore[index]
+    return 500
+
+
+def body_of(exc: MatcherError) -> dict[str, Any]:
+    """``{"detail": message}``, with the structured problems of invalid records and imports."""
+    if isinstance(exc, RecordInvalidError):
+        return {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]}
+    if isinstance(exc, ImportRejectedError):
+        return {
+            "detail": str(exc).splitlines()[0],
+            "errors": [{"line": e.line, "message": e.message} for e in exc.errors],
+        }
+    return {"detail": str(exc)}
+
+
+async def matcher_error(_: Request, exc: Exception) -> JSONResponse:
+    """An engine error as its status and message."""
+    assert isinstance(exc, MatcherError)
+    status = status_of(exc)
+    headers = None
+    if status == 503:
+        log.warning("unavailable: %s", exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+    elif status >= 500:
+        log.error("engine error: %s", exc, exc_info=exc)
+    return JSONResponse(body_of(exc), status_code=status, headers=headers)
+
+
+def _request_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
+    """A request FastAPI could not read into its parameters: 422 with pydantic's errors."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {
+            "detail": _request_message(exc),
+            "errors": jsonable_encoder(exc.errors(), custom_encoder={Exception: str}),
+        },
+        status_code=422,
+    )
+
+
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    """An ``HTTPException`` a route raised, as JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        {"detail": exc.detail},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """Anything else: logged with its traceback, answered without internals."""
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def register(app: FastAPI) -> None:
+    """Install the handlers on an app."""
+    app.add_exception_handler(MatcherError, matcher_error)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

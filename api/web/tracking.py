@@ -1,0 +1,64 @@
+"""The private tracking page: the status of one submission, and nothing else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import EngineDep
+from api.web.i18n import t
+from api.web.pages import choose_language, error_page, render
+from matcher.store.repo import tracking
+
+router = APIRouter(include_in_schema=False)
+
+STEPS = ("received", "matched", "claimed", "negotiating", "agreed")
+
+
+def _date(value: datetime | None, lang: str) -> str:
+    if value is None:
+        return ""
+    if lang == "zh":
+        return f"{value.year}年{value.month}月{value.day}日"
+    return f"{value.day} {value.strftime('%B')} {value.year}"
+
+
+@router.get("/track/{token}", response_class=HTMLResponse)
+def track(token: str, request: Request, engine: EngineDep) -> Response:
+    """The status of one submission, and nothing else."""
+    lang, remember = choose_language(request)
+    with engine.sessions() as session:
+        found = tracking.find_tracked(session, token=token)
+    if found is None:
+        return error_page(
+            request,
+            lang,
+            status_code=404,
+            title=t(lang, "notfound.title"),
+            message=t(lang, "notfound.track"),
+            back=None,
+        )
+    status = found.status
+    steps = [*STEPS[:-1], status] if status in ("closed", "archived") else list(STEPS)
+    current = steps.index(status)
+    return render(
+        request,
+        "track.html",
+        lang,
+        {
+            "page_title": t(lang, "track.page_title"),
+            "kind": found.side.singular,
+            "title": found.title,
+            "submitted": _date(found.submitted, lang),
+            "submitted_iso": found.submitted.date().isoformat() if found.submitted else "",
+            "status": status,
+            "count": found.count,
+            "steps": [
+                {"key": key, "state": "done" if i < current else "current" if i == current else ""}
+                for i, key in enumerate(steps)
+            ],
+        },
+        remember_lang=remember,
+    )

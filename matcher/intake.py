@@ -1,0 +1,79 @@
+"""The submit path: a technology or need from someone without an account, in one step.
+
+``submit`` validates the record (its model and the reference data), stores it and links it to
+a new tracking token in one transaction: either the record and its tracking link are both
+stored, or neither is. Matching is the caller's next step (the service queues it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from matcher.catalog import Catalog
+from matcher.domain import NeedIn, Side, TechnologyIn
+from matcher.errors import FieldError, RecordInvalidError
+from matcher.ingest import validate_record
+from matcher.store.repo import tracking
+
+# Stands in for the reference a submission gets when it is stored, to check the other fields.
+_PLACEHOLDER_REF = "X-PENDING"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A stored submission: what the submitter is shown (the token only this once)."""
+
+    side: Side
+    id: int
+    ref: str
+    token: str  # the plain tracking token; only its hash is stored
+
+
+def problems(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> list[FieldError]:
+    """Every problem of a raw submission (none when it would be accepted); nothing is stored."""
+    try:
+        validate_record(Side(side).value, {"id": _PLACEHOLDER_REF, **raw}, catalog.taxonomy)
+    except RecordInvalidError as exc:
+        return exc.errors
+    return []
+
+
+def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
+    """Validate, store and link a new record to a tracking token, in one transaction.
+
+    Args:
+        side: technologies or needs.
+        raw: the record's fields as submitted; without an ``id`` a fresh reference
+            (``T-…``/``N-…``) is generated.
+        catalog: where it is stored and indexed.
+
+    Returns:
+        The stored record's id and reference, and its tracking token.
+
+    Raises:
+        RecordInvalidError: the record is invalid (each problem a ``FieldError``).
+        RecordExistsError: the given ``id`` is taken.
+    """
+    side = Side(side)
+    token = tracking.new_token()
+    stored: dict[str, int] = {}
+
+    def link(session: Session, rows: list[Any]) -> None:
+        (row,) = rows
+        tracking.attach_tracking(row, token=token)
+        session.flush()  # a clash of tracking hashes fails here, inside the transaction
+        stored["id"] = row.id
+
+    with catalog.writing():  # the generated reference stays free until it is written
+        fields = dict(raw)
+        if not fields.get("id"):
+            with catalog.sessions() as session:
+                fields["id"] = tracking.new_reference(session, side=side)
+        record = validate_record(side.value, fields, catalog.taxonomy)
+        assert isinstance(record, TechnologyIn | NeedIn)
+        catalog.create(side, record, before_commit=link)
+    return Submission(side=side, id=stored["id"], ref=record.id, token=token)

@@ -1,0 +1,95 @@
+"""Tracking links of submitters without an account, and references for new submissions.
+
+A submitter follows a record through ``/track/{token}``; only the token's SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matcher.domain import Side
+from matcher.store.models import DealRow, MatchRow, NeedRow, TechnologyRow
+from matcher.store.repo.records import row_model
+
+PREFIX = {Side.technologies: "T-", Side.needs: "N-"}  # of generated references
+# Deal stages by the step a submitter sees, the furthest first.
+_STEP_OF_STAGES = (
+    ("agreed", {"agreed"}),
+    ("negotiating", {"negotiating"}),
+    ("claimed", {"claimed", "contacted", "nda_signed"}),
+)
+
+
+def tracking_hash(token: str) -> str:
+    """What is stored for a tracking token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh, unguessable tracking token (shown once, stored only as its hash)."""
+    return secrets.token_urlsafe(24)
+
+
+def new_reference(session: Session, *, side: Side) -> str:
+    """An unused reference such as ``N-3F9A0C1B``."""
+    model = row_model(side)
+    while True:
+        ref = PREFIX[side] + secrets.token_hex(4).upper()
+        if session.scalar(select(model.id).where(model.ref == ref)) is None:
+            return ref
+
+
+def attach_tracking(row: TechnologyRow | NeedRow, *, token: str) -> None:
+    """Link a stored record to a tracking token (its hash is what is written)."""
+    row.tracking_hash = tracking_hash(token)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What a tracking page shows of one submission: never more than its own status."""
+
+    side: Side
+    title: str
+    submitted: Any  # datetime | None
+    status: str  # received | matched | claimed | negotiating | agreed | closed | archived
+    count: int  # matches found
+
+
+def submission_status(
+    session: Session, side: Side, row: TechnologyRow | NeedRow
+) -> tuple[str, int]:
+    """(status, number of matches) of a need or technology, from its matches and deals."""
+    if side is Side.needs:
+        deal_of, count = DealRow.need_id, func.count()
+        match_of = MatchRow.need_id
+    else:
+        deal_of, count = DealRow.technology_id, func.count(func.distinct(MatchRow.need_id))
+        match_of = MatchRow.technology_id
+    stages = set(session.scalars(select(DealRow.stage).where(deal_of == row.id)))
+    matches = session.scalar(select(count).where(match_of == row.id)) or 0
+    for step, among in _STEP_OF_STAGES:
+        if stages & among:
+            return step, matches
+    if stages:  # every deal closed as lost
+        return "closed", matches
+    if row.status != "active":
+        return "archived", matches
+    return ("matched" if matches else "received"), matches
+
+
+def find_tracked(session: Session, *, token: str) -> Tracked | None:
+    """The submission a tracking token belongs to, or None."""
+    digest = tracking_hash(token)
+    for side in (Side.needs, Side.technologies):
+        model = row_model(side)
+        row: Any = session.scalar(select(model).where(model.tracking_hash == digest))
+        if row is not None:
+            status, count = submission_status(session, side, row)
+            return Tracked(side, row.title, row.created_at, status, count)
+    return None
