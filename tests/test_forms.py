@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from api.web.i18n import field_error_text
 from matcher.config import REPO_DATA_DIR
+from matcher.errors import FieldError
 from matcher.store.models import DealRow, MatchRow, NeedRow, RoutedMatchRow, TechnologyRow
 
 READINESS = json.loads((REPO_DATA_DIR / "taxonomy" / "readiness.json").read_text("utf-8"))
@@ -201,7 +203,7 @@ def test_need_errors_shown_next_to_fields_and_input_kept(
     assert '<option value="12" selected>' in text  # the crafted value is kept
 
     domains = field_block(text, "domains")
-    assert "Unknown technology field code(s): 99.99." in domains
+    assert "Unknown technology field code: 99.99." in domains
     assert '<option value="99.99" selected>' in text
 
     description = field_block(text, "description")
@@ -222,7 +224,7 @@ def test_need_errors_unknown_domain_alone_and_in_chinese(client: Any, service_en
     before = count(service_engine, NeedRow)
     alone = post_form(client, "/needs/new?lang=en", {**GOOD_NEED, "domains": ["99.99"]})
     assert alone.status_code == 422
-    assert "Unknown technology field code(s): 99.99." in field_block(alone.text, "domains")
+    assert "Unknown technology field code: 99.99." in field_block(alone.text, "domains")
 
     window = post_form(client, "/needs/new?lang=en", {**GOOD_NEED, "trl_min": "7", "trl_max": "3"})
     assert window.status_code == 422
@@ -233,6 +235,39 @@ def test_need_errors_unknown_domain_alone_and_in_chinese(client: Any, service_en
     assert "此项为必填项。" in field_block(zh.text, "title")
     assert "未知的地区代码" in field_block(zh.text, "home_region")
     assert count(service_engine, NeedRow) == before
+
+
+def test_field_errors_are_worded_from_type_and_context_never_from_text() -> None:
+    """The message text is pydantic's (or anyone's): the words come from (type, ctx) alone."""
+    nonsense = "this English text is never read"
+    short = FieldError("string_too_short", ("title",), nonsense, {"min_length": 5})
+    assert field_error_text("zh", short) == "请至少输入 5 个字符。"
+    assert field_error_text("en", short) == "Please enter at least 5 characters."
+    window = FieldError("trl_window", ("trl_max",), nonsense, {"min": 7, "max": 3})
+    assert field_error_text("zh", window) == "最高成熟度（3）低于最低成熟度（7）。"
+    region = FieldError("unknown_region", ("home_region",), nonsense, {"code": "XX-99"})
+    assert field_error_text("zh", region) == "未知的地区代码 XX-99，请从列表中选择。"
+    big = FieldError("less_than_equal", ("budget_min",), nonsense, {"le": 20000.0})
+    assert field_error_text("en", big) == "The value must be at most 20,000."
+    currency = FieldError("string_pattern_mismatch", ("currency",), nonsense, {"pattern": "x"})
+    assert field_error_text("zh", currency) == "请使用三位字母的币种代码，例如 CNY、EUR 或 USD。"
+    # a type without wording of its own still tells the person what is wrong
+    odd = FieldError("url_scheme", ("contact",), "URL scheme should be 'http'", {})
+    assert field_error_text("en", odd) == "This value is not valid (URL scheme should be 'http')."
+
+
+def test_chinese_form_errors_come_from_the_engine_field_errors(client: Any) -> None:
+    """A Chinese page shows the engine's typed errors (pydantic's and its own) on their fields."""
+    short = post_form(
+        client, "/needs/new?lang=zh", {**GOOD_NEED, "title": "abc", "domains": ["99.99"]}
+    )
+    assert short.status_code == 422
+    assert "请至少输入 5 个字符。" in field_block(short.text, "title")
+    assert "未知的技术领域代码：99.99。" in field_block(short.text, "domains")
+    window = post_form(
+        client, "/needs/new?lang=zh", {**GOOD_NEED, "budget_min": "9000", "budget_max": "10"}
+    )
+    assert "预算上限低于预算下限。" in field_block(window.text, "budget_max")
 
 
 def test_need_submission_tracking_and_status(client: Any, service_engine: Any) -> None:

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from matcher.config import REPO_DATA_DIR
 from matcher.engine import Engine, ImportRejectedError
-from matcher.ingest import ImportFormatError, detect_language, read_file
+from matcher.errors import FieldError, RecordInvalidError
+from matcher.ingest import ImportFormatError, detect_language, read_file, validate_record
 from matcher.store.models import TechnologyRow
-from tests.catalogue import TECHNOLOGIES
+from matcher.taxonomy import load_taxonomy
+from tests.catalogue import NEEDS, TECHNOLOGIES
 
 
 def _write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -50,7 +53,7 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
     errors = {e.line: e.message for e in caught.value.errors}
     assert set(errors) == {2, 3, 4, 5, 6, 7}
     assert "trl" in errors[2] and "less than or equal to 9" in errors[2]
-    assert "unknown domain code(s) 99.99" in errors[3]
+    assert "domains.0: unknown domain code 99.99" in errors[3]
     assert "not valid JSON" in errors[4]
     assert "title: required field is missing" in errors[5]
     assert "repeats line 1" in errors[6]
@@ -122,3 +125,41 @@ def test_detect_language() -> None:
     text = "Our plant in Suzhou (苏州) needs a vision system to inspect solder joints on PCBs."
     assert detect_language(text) == "en"
     assert detect_language("12345 !!") == "en"
+
+
+def test_field_errors_keep_pydantic_structure_and_add_the_engine_own() -> None:
+    """Each problem is a FieldError: pydantic's type, location and context, never re-parsed
+    from its message; unknown codes are typed too, and reported alongside pydantic's."""
+    taxonomy = load_taxonomy(REPO_DATA_DIR)
+    raw = dict(TECHNOLOGIES[0], id="T-1", trl=12, title="abc", domains=["04.06", "99.99"])
+    raw.pop("owner")
+    raw["region"] = "XX-ZZ"
+    with pytest.raises(RecordInvalidError) as caught:
+        validate_record("technologies", raw, taxonomy)
+    assert isinstance(caught.value, ValueError)  # callers catching ValueError keep working
+    by_loc = {e.loc: e for e in caught.value.errors}
+    assert by_loc[("trl",)].type == "less_than_equal" and by_loc[("trl",)].ctx == {"le": 9}
+    assert by_loc[("title",)] == FieldError(
+        "string_too_short",
+        ("title",),
+        "String should have at least 5 characters",
+        {"min_length": 5},
+    )
+    assert by_loc[("owner",)].type == "missing"
+    assert by_loc[("owner",)].msg == "required field is missing"
+    assert by_loc[("domains", 1)].type == "unknown_domain"
+    assert by_loc[("domains", 1)].ctx == {"code": "99.99"}
+    assert by_loc[("region",)].type == "unknown_region"
+    assert by_loc[("region",)].ctx == {"code": "XX-ZZ"}
+    assert by_loc[("trl",)].as_dict() == {
+        "type": "less_than_equal",
+        "loc": ["trl"],
+        "msg": "Input should be less than or equal to 9",
+        "ctx": {"le": 9},
+    }
+
+    with pytest.raises(RecordInvalidError) as window:
+        validate_record("needs", dict(NEEDS[0], trl_min=7, trl_max=5), taxonomy)
+    (error,) = window.value.errors
+    # a check of the whole record sits on the field that fixes it, with its values
+    assert (error.type, error.loc, error.ctx) == ("trl_window", ("trl_max",), {"min": 7, "max": 5})
