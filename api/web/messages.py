@@ -156,6 +156,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.matched": "Matched",
         "status.matched_help.need": "{count} technologies found.",
         "status.matched_help.technology": "{count} enterprise needs found.",
+        "status.unrouted": "Waiting for a broker",
+        "status.unrouted_help": "We found {count} technologies, but no certified broker can "
+        "take your need yet ({reason}). It goes to a broker as soon as one can; you do not need "
+        "to submit it again.",
         "status.claimed": "With a broker",
         "status.claimed_help": "A certified technology broker is working on a match and "
         "will contact you.",
@@ -333,6 +337,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.matched": "已匹配",
         "status.matched_help.need": "已找到 {count} 项技术成果。",
         "status.matched_help.technology": "已找到 {count} 项企业需求。",
+        "status.unrouted": "等待技术经理人",
+        "status.unrouted_help": "已找到 {count} 项技术成果，但目前还没有持证技术经理人"
+        "能够承接您的需求（{reason}）。一旦有人能够承接，我们会立即分派，您无需重新提交。",
         "status.claimed": "经纪人跟进中",
         "status.claimed_help": "一位持证技术经纪人正在跟进匹配结果，并将与您联系。",
         "status.negotiating": "洽谈中",

@@ -42,6 +42,8 @@ def track(token: str, request: Request, engine: EngineDep) -> Response:
         )
     status = found.status
     steps = [*STEPS[:-1], status] if status in ("closed", "archived") else list(STEPS)
+    if status == "unrouted":  # matched, but waiting for a broker who can take it
+        steps[steps.index("matched")] = "unrouted"
     current = steps.index(status)
     return render(
         request,
@@ -55,6 +57,7 @@ def track(token: str, request: Request, engine: EngineDep) -> Response:
             "submitted_iso": found.submitted.date().isoformat() if found.submitted else "",
             "status": status,
             "count": found.count,
+            "reason": (found.reason or {}).get(lang) or (found.reason or {}).get("en", ""),
             "steps": [
                 {"key": key, "state": "done" if i < current else "current" if i == current else ""}
                 for i, key in enumerate(steps)

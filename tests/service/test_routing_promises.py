@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select, update
 
-from matcher.domain import NeedIn
+from matcher.domain import NeedIn, Side
 from matcher.route import RoutingState
 from matcher.store.models import BrokerRow, FeedbackRow, NeedRow, RoutedMatchRow, TechnologyRow
 
@@ -246,3 +246,27 @@ def test_needs_ranked_for_a_technology_are_explained_by_the_needs_region(service
             assert tax.region_name(need_region, "zh") in m.explanations["zh"]
             checked += 1
     assert checked >= 5
+
+
+def test_the_tracking_page_says_in_plain_words_that_a_need_waits(service_engine, client) -> None:  # type: ignore[no-untyped-def]
+    for ref in broker_refs(service_engine):
+        service_engine.set_broker_status(ref, suspended=True, reroute=False)
+    submitted = service_engine.submit(
+        {
+            "enterprise": "Ningbo Coastal Coatings Co.",
+            "title": "Anti-corrosion coating for offshore wind turbine towers",
+            "description": "We need a long-life anti-corrosion coating for offshore wind "
+            "turbine towers in salt spray, with a service life above 25 years.",
+            "domains": ["04"],
+            "trl_min": 5,
+            "region_scope": "international",
+            "home_region": "CN-ZJ",
+        },
+        side=Side.needs,
+    )
+    assert service_engine.match_and_route(submitted.ref).state is RoutingState.unrouted
+    page = client.get(f"/track/{submitted.token}?lang=en").text
+    assert "Waiting for a broker" in page and "no certified broker can take it now" in page
+    assert "do not need to submit it again" in page
+    zh = client.get(f"/track/{submitted.token}?lang=zh").text
+    assert "等待技术经理人" in zh and "目前没有持证技术经理人能够承接" in zh

@@ -57,8 +57,10 @@ class Tracked:
     side: Side
     title: str
     submitted: Any  # datetime | None
-    status: str  # received | matched | claimed | negotiating | agreed | closed | archived
+    # received | matched | unrouted | claimed | negotiating | agreed | closed | archived
+    status: str
     count: int  # matches found
+    reason: dict[str, str] | None = None  # why an unrouted need waits, in each language
 
 
 def submission_status(
@@ -80,6 +82,8 @@ def submission_status(
         return "closed", matches
     if row.status != "active":
         return "archived", matches
+    if isinstance(row, NeedRow) and row.routing_state == "unrouted":
+        return "unrouted", matches
     return ("matched" if matches else "received"), matches
 
 
@@ -91,5 +95,6 @@ def find_tracked(session: Session, *, token: str) -> Tracked | None:
         row: Any = session.scalar(select(model).where(model.tracking_hash == digest))
         if row is not None:
             status, count = submission_status(session, side, row)
-            return Tracked(side, row.title, row.created_at, status, count)
+            reason = row.routing_reason if status == "unrouted" else None
+            return Tracked(side, row.title, row.created_at, status, count, reason)
     return None
