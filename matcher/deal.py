@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from matcher.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from matcher.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from matcher.store.models import DealEventRow, DealRow, FeedbackRow, RoutedMatchRow
 from matcher.store.repo import deals as repo
 
@@ -105,6 +110,15 @@ def frees_capacity(before: str, after: str) -> bool:
 
 
 # -- applied to the store ------------------------------------------------------------------
+def own_item(session: Session, broker_id: int, routed_id: int) -> tuple[RoutedMatchRow, Any]:
+    """A broker's own inbox item and the broker; anyone else's is reported as absent."""
+    item = repo.routed(session, routed_id)
+    broker = repo.broker(session, broker_id)
+    if item is None or broker is None or item.broker_id != broker_id:
+        raise NotFoundError(f"no inbox item {routed_id} in your inbox")
+    return item, broker
+
+
 def claim(
     session: Session, item: RoutedMatchRow, broker: Any, *, actor: str, today: date
 ) -> DealRow:

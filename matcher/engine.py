@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from matcher import deal, intake
 from matcher.catalog import (
@@ -248,14 +247,7 @@ class Engine:
     @property
     def routing_rules(self) -> RoutingRules:
         """The routing rules of the settings (``MATCHER_ROUTE_*``)."""
-        r = self.settings.route
-        return RoutingRules(
-            cross_border_min_level=r.cross_border_min_level,
-            large_budget_cny=r.large_budget_cny,
-            large_budget_min_level=r.large_budget_min_level,
-            matches_per_need=r.matches_per_need,
-            min_score=r.min_score,
-        )
+        return RoutingRules.from_settings(self.settings.route)
 
     def match_and_route(self, key: str | int, *, today: date | None = None) -> RoutingOutcome:
         """Rank technologies for a stored need and route the best to certified brokers.
@@ -340,7 +332,7 @@ class Engine:
     def claim(self, broker_id: int, routed_id: int, *, actor: str) -> int:
         """Take an inbox item on as a deal; the new deal's id."""
         with transaction(self.sessions) as session:
-            item, broker = self._own_item(session, broker_id, routed_id)
+            item, broker = deal.own_item(session, broker_id, routed_id)
             return deal.claim(session, item, broker, actor=actor, today=date.today()).id
 
     def change_stage(
@@ -386,7 +378,7 @@ class Engine:
     ) -> tuple[Any, str, bool]:
         """A broker's verdict on their inbox item: (feedback row, item state, stored now)."""
         with transaction(self.sessions) as session:
-            item, broker = self._own_item(session, broker_id, routed_id)
+            item, broker = deal.own_item(session, broker_id, routed_id)
             result = deal.feedback(
                 session, item, broker, decision=decision, reason_code=reason_code, comment=comment
             )
@@ -394,11 +386,3 @@ class Engine:
         if decision == "decline" and out[2] and reroute:
             self.route_unrouted()
         return out
-
-    @staticmethod
-    def _own_item(session: Session, broker_id: int, routed_id: int) -> tuple[Any, Any]:
-        item = deals.routed(session, routed_id)
-        broker = session.get(BrokerRow, broker_id)
-        if item is None or broker is None or item.broker_id != broker_id:
-            raise NotFoundError(f"no inbox item {routed_id} in your inbox")
-        return item, broker

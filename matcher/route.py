@@ -53,6 +53,11 @@ class RoutingRules:
     matches_per_need: int = 3
     min_score: float = 0.0
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> RoutingRules:
+        """The rules of ``Settings.route`` (``MATCHER_ROUTE_*``)."""
+        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
+
 
 # -- reasons in the reader's language ------------------------------------------------------
 LEVEL_NAMES = {"zh": {"beginner": "初级", "intermediate": "中级", "advanced": "高级"}}

@@ -23,6 +23,11 @@ def routed(session: Session, routed_id: int) -> RoutedMatchRow | None:
     return session.get(RoutedMatchRow, routed_id)
 
 
+def broker(session: Session, broker_id: int) -> BrokerRow | None:
+    """A broker by id."""
+    return session.get(BrokerRow, broker_id)
+
+
 def inbox(
     session: Session, *, broker_id: int, state: str | None, limit: int, offset: int
 ) -> list[RoutedMatchRow]:
