@@ -69,10 +69,7 @@ def certify(
     raw = dict(body)
     if raw.get("id") in (None, ""):
         raw["id"] = brokers_repo.next_ref(session)
-    try:
-        record = validate_record("brokers", raw, engine.taxonomy)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+    record = validate_record("brokers", raw, engine.taxonomy)
     assert isinstance(record, BrokerIn)
     if brokers_repo.ref_taken(session, record.id):
         raise HTTPException(

@@ -143,12 +143,9 @@ def list_page(
 
 # -- writing ---------------------------------------------------------------------------------
 def validate(engine: Engine, side: Side, raw: dict[str, Any]) -> Any:
-    """Validate like ``matcher import`` does; 422 with the field-specific problems."""
-    try:
-        return validate_record(side.value, raw, engine.taxonomy)
-    except ValueError as exc:
-        message = str(exc).replace("row: Value error, ", "")
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from None
+    """Validate like ``matcher import`` does; an invalid record answers 422 with each field's
+    problem (``RecordInvalidError`` through api/errors)."""
+    return validate_record(side.value, raw, engine.taxonomy)
 
 
 def submit(request: Request, side: Side, record_id: int) -> None:
