@@ -170,3 +170,19 @@ def test_bilingual_smoke(tmp_path: Path) -> None:
         # A small pool: the multilingual space finds every intended answer across languages.
         assert fused[direction]["dense"]["recall@10"] == 1.0
     assert "| minilm|use+cal |" in result.stdout
+
+
+def test_routing_threshold_smoke(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.routing_threshold import measure
+
+    report = measure(demo_engine, 0.55)
+    assert report["needs"] == 80
+    # the default threshold sits below every demo need's intended answer
+    assert report["intended_below_threshold"] == 0
+    assert report["intended_lowest"] >= 0.55
+    assert set(report["off_topic_best"]) == {
+        "watch shop",
+        "party catering (en)",
+        "party catering (zh)",
+        "window cleaning",
+    }
