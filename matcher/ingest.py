@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from matcher.domain import BrokerIn, NeedIn, TechnologyIn
+from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
 from matcher.errors import FieldError, InvalidInputError, RecordInvalidError, field_errors_of
 from matcher.taxonomy import Taxonomy
 
@@ -135,7 +135,7 @@ def reference_errors(
                         {"code": code},
                     )
                 )
-        if kind == "technologies" and not _codes(values.get("domains")):
+        if kind == Side.technologies and not _codes(values.get("domains")):
             errors.append(
                 FieldError(
                     "domains_required", ("domains",), "give at least one domain code or a CPC class"
@@ -195,7 +195,7 @@ def validate_record(kind: str, raw: Mapping[str, Any], taxonomy: Taxonomy) -> Ba
         # Unknown codes are reported too when other fields failed, so one round fixes all.
         failed = {e.field for e in errors}
         refs = reference_errors(raw, taxonomy, kind=kind, skip=failed)
-        if kind == "technologies" and raw.get("cpc"):
+        if kind == Side.technologies and raw.get("cpc"):
             refs = [e for e in refs if e.type != "domains_required"]
         raise RecordInvalidError([*errors, *refs], what=what) from None
     problems = check_references(record, taxonomy)

@@ -12,7 +12,7 @@ import typer
 from matcher.cli.brokers import admin_app, broker_app, route
 from matcher.cli.common import fail as _fail
 from matcher.cli.common import open_engine as _engine
-from matcher.domain import Match
+from matcher.domain import Match, Side
 from matcher.ingest import detect_language
 from matcher.phrases import LANGUAGES
 
@@ -47,7 +47,7 @@ def _print_matches(
         typer.echo("  (no matches)")
     for m in matches:
         # Matches for a need carry both refs: show the side that was ranked.
-        ref = m.technology_ref if target == "technologies" else m.need_ref
+        ref = m.technology_ref if target == Side.technologies else m.need_ref
         typer.echo(f"  {m.rank:>2}. [{m.score:.3f}] {ref}  {m.title}")
         typer.echo(f"      {m.explanation}")
 

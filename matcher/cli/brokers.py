@@ -40,10 +40,10 @@ def broker_add(
     email: Annotated[str | None, typer.Option("--email")] = None,
 ) -> None:
     """Certify a broker (validated like an import) and print their API token once."""
-    from sqlalchemy import select
-
     from matcher.ingest import validate_record
+    from matcher.store import repo
     from matcher.store.models import BrokerRow
+    from matcher.store.repo import brokers as brokers_repo
     from matcher.store.repo.tokens import issue_token
 
     raw = {
@@ -63,16 +63,14 @@ def broker_add(
     except ValueError as exc:
         fail(str(exc))
     with engine.sessions() as session:
-        if session.scalar(select(BrokerRow.id).where(BrokerRow.ref == ref)) is not None:
+        if brokers_repo.ref_taken(session, ref):
             fail(f"broker {ref} already exists; use `matcher broker token {ref}` for a token")
-        taken = session.scalar(
-            select(BrokerRow.ref).where(BrokerRow.certificate_no == certificate_no)
-        )
+        taken = brokers_repo.certificate_holder(session, certificate_no)
         if taken is not None:
             fail(f"certificate number {certificate_no} belongs to broker {taken}")
     engine.save_records("brokers", [record])
     with engine.sessions() as session:
-        broker = session.scalar(select(BrokerRow).where(BrokerRow.ref == ref))
+        broker = repo.get_by_ref_or_id(session, BrokerRow, ref)
         assert broker is not None
         token = issue_token(session, role="broker", broker_id=broker.id, label="matcher broker add")
         session.commit()
