@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.store.models import BrokerRow, RoutedMatchRow, WebhookDeliveryRow
+from matcher.store.models import RoutedMatchRow, WebhookDeliveryRow
+from matcher.store.repo import brokers as brokers_repo
+from matcher.store.repo import deals as deals_repo
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-TechMatch-Signature"
@@ -35,6 +37,7 @@ def payload(routed: RoutedMatchRow) -> dict[str, Any]:
         "explanation": routed.explanation,
         "explanations": routed.explanations or {"en": routed.explanation},
         "reason": routed.reason,
+        "reasons": routed.reasons or {"en": routed.reason},
     }
 
 
@@ -49,8 +52,8 @@ def deliver(
 ) -> WebhookDeliveryRow | None:
     """POST one routed match to its broker's webhook with exponential back-off; record it."""
     with factory() as session:
-        routed = session.get(RoutedMatchRow, routed_id)
-        broker = session.get(BrokerRow, routed.broker_id) if routed else None
+        routed = deals_repo.routed(session, routed_id)
+        broker = deals_repo.broker(session, routed.broker_id) if routed else None
         if routed is None or broker is None or not broker.webhook_url:
             return None
         body = json.dumps(payload(routed), sort_keys=True).encode("utf-8")
@@ -58,10 +61,9 @@ def deliver(
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(broker.webhook_secret or "", body),
         }
-        delivery = WebhookDeliveryRow(
-            broker_id=broker.id, routed_id=routed.id, url=broker.webhook_url
+        delivery = brokers_repo.add_delivery(
+            session, broker_id=broker.id, routed_id=routed.id, url=broker.webhook_url
         )
-        session.add(delivery)
         session.commit()
         own_client = client is None
         http = client or httpx.Client(timeout=timeout)

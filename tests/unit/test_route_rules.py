@@ -191,3 +191,24 @@ def test_reason_names_codes_in_the_readers_language(tax) -> None:  # type: ignor
     reason = Reason("region", {"region": "CN-ZJ"})
     assert reason.text("en", tax) != reason.text("zh", tax)
     assert "CN-ZJ" not in reason.text("zh", tax)
+
+
+def test_routing_settings_read_the_new_and_the_old_names(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from matcher.config import Settings
+
+    monkeypatch.setenv("MATCHER_API_ROUTE_MATCHES_PER_NEED", "5")
+    monkeypatch.setenv("MATCHER_API_CROSS_BORDER_MIN_LEVEL", "advanced")
+    monkeypatch.setenv("MATCHER_ROUTE_MIN_SCORE", "0.6")
+    rules = RoutingRules.from_settings(Settings().route)
+    assert rules == RoutingRules(
+        cross_border_min_level="advanced",
+        large_budget_cny=5_000_000.0,
+        large_budget_min_level="advanced",
+        matches_per_need=5,
+        min_score=0.6,
+    )
+    monkeypatch.setenv("MATCHER_ROUTE_MATCHES_PER_NEED", "2")  # the new name wins
+    assert Settings().route.matches_per_need == 2
+    monkeypatch.setenv("MATCHER_ROUTE_CROSS_BORDER_MIN_LEVEL", "expert")
+    with pytest.raises(ValueError, match="MATCHER_ROUTE_CROSS_BORDER_MIN_LEVEL"):
+        Settings()

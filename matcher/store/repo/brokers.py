@@ -53,3 +53,13 @@ def webhook_deliveries(
         query = query.where(WebhookDeliveryRow.broker_id == broker_id)
     query = query.order_by(WebhookDeliveryRow.id.desc()).limit(limit).offset(offset)
     return [(row, ref) for row, ref in session.execute(query)]
+
+
+def add_delivery(
+    session: Session, *, broker_id: int, routed_id: int, url: str
+) -> WebhookDeliveryRow:
+    """A new webhook delivery record (pending), flushed so it has an id."""
+    row = WebhookDeliveryRow(broker_id=broker_id, routed_id=routed_id, url=url)
+    session.add(row)
+    session.flush()
+    return row
