@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
@@ -192,17 +193,24 @@ class Catalog:
         records: Sequence[BaseModel],
         *,
         before_commit: Callable[[Session, list[Any]], None] | None = None,
+        new_only: bool = False,
     ) -> ImportResult:
         """Upsert validated records in one transaction, then index what changed.
 
         ``before_commit(session, rows)`` runs inside that transaction with the technology and
         need rows written (flushed, ids known): what it writes commits with them or not at all.
+        ``new_only`` refuses a record whose reference is stored (RecordExistsError, nothing
+        written) instead of updating it.
         """
         result = ImportResult(kind=kind)
         changed: list[tuple[Side, Any]] = []
         with self.lock, transaction(self.sessions) as session:
             for record in records:
                 side, row, created = self._save_one(session, record)
+                if new_only and not created:
+                    what = side.singular if side is not None else "broker"
+                    ref = getattr(record, "id", "")
+                    raise RecordExistsError(f"a {what} with id {ref!r} already exists")
                 result.created += created
                 result.updated += not created
                 if side is not None:
@@ -226,7 +234,8 @@ class Catalog:
         """Store a new record, refusing a reference already taken (archived records included).
 
         The check and the write hold the write lock together, so two creations of one
-        reference cannot both pass.
+        reference cannot both pass; another process storing it meanwhile is caught by the
+        write itself (the reference is unique in the store).
 
         Raises:
             RecordExistsError: the reference is taken.
@@ -238,7 +247,18 @@ class Catalog:
                 taken = repo.ref_taken(session, side=side, ref=ref)
             if taken:
                 raise RecordExistsError(f"a {side.singular} with id {ref!r} already exists")
-            return self.save_records(side.value, [record], before_commit=before_commit)
+            try:
+                return self.save_records(
+                    side.value, [record], before_commit=before_commit, new_only=True
+                )
+            except IntegrityError as exc:
+                with self.sessions() as session:
+                    taken = repo.ref_taken(session, side=side, ref=ref)
+                if not taken:
+                    raise
+                raise RecordExistsError(
+                    f"a {side.singular} with id {ref!r} already exists"
+                ) from exc
 
     @staticmethod
     def _save_one(session: Session, record: BaseModel) -> tuple[Side | None, Any, bool]:

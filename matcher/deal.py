@@ -2,6 +2,11 @@
 
 ``allowed``, ``check_stage``, ``check_claim`` and ``check_feedback`` are plain rules over plain
 rows; ``claim``, ``change_stage``, ``add_note`` and ``feedback`` apply them to the store.
+
+Concurrent requests on one inbox item or deal are serialised by the database: each move is a
+conditional UPDATE from the state the rules were checked against. When another request moved
+the row first, the UPDATE matches nothing, the row is reloaded and the rules are checked again
+against its new state, exactly as if the requests had come one after the other.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from matcher.errors import (
@@ -40,6 +46,9 @@ DECLINE_REASONS = (
     "conflict_of_interest",
     "other",
 )
+# How often a move is checked again after another request moved the row first. Items and
+# deals only move forward, so a few rounds always settle; more means something is wrong.
+ATTEMPTS = 8
 
 
 class IllegalTransitionError(ConflictError):
@@ -122,10 +131,22 @@ def own_item(session: Session, broker_id: int, routed_id: int) -> tuple[RoutedMa
 def claim(
     session: Session, item: RoutedMatchRow, broker: Any, *, actor: str, today: date
 ) -> DealRow:
-    """Take an inbox item on as a deal (stage ``claimed``), audited."""
-    check_claim(item, broker, today=today, existing_deal=repo.deal_of_routed(session, item.id))
-    deal = repo.add_deal(session, item, broker_id=broker.id)
-    item.state = "claimed"
+    """Take an inbox item on as a deal (stage ``claimed``), audited.
+
+    Of concurrent claims of one item, one moves it to ``claimed``; the others then find it
+    claimed (ConflictError).
+    """
+    for _ in range(ATTEMPTS):
+        _check_owner(item, broker)
+        check_claim(item, broker, today=today, existing_deal=repo.deal_of_routed(session, item.id))
+        if repo.move_item(session, item, broker_id=broker.id, expected=item.state, to="claimed"):
+            break
+    else:
+        raise _kept_moving(f"inbox item {item.id}")
+    try:
+        deal = repo.add_deal(session, item, broker_id=broker.id)
+    except IntegrityError as exc:  # deals.routed_id is unique: a deal made some other way
+        raise ConflictError(f"inbox item {item.id} is already claimed") from exc
     repo.add_event(
         session,
         deal_id=deal.id,
@@ -137,6 +158,16 @@ def claim(
     return deal
 
 
+def _check_owner(item: RoutedMatchRow, broker: Any) -> None:
+    """Refuse an item that left the broker's inbox meanwhile (taken back and routed again)."""
+    if item.broker_id != broker.id:
+        raise NotFoundError(f"no inbox item {item.id} in your inbox")
+
+
+def _kept_moving(what: str) -> ConflictError:
+    return ConflictError(f"{what} kept changing while this request was handled; try again")
+
+
 def change_stage(
     session: Session,
     deal: DealRow,
@@ -146,21 +177,29 @@ def change_stage(
     note: str | None = None,
     reason: str | None = None,
 ) -> DealEventRow:
-    """Move a deal one step forward, or close it as lost (reason required); audited."""
-    check_stage(deal.stage, to, reason)
-    if to == "closed_lost" and reason:
-        deal.lost_reason = reason.strip()
-    event = repo.add_event(
+    """Move a deal one step forward, or close it as lost (reason required); audited.
+
+    Of concurrent changes to one deal, each is judged against the stage the one before left
+    (two identical moves: the second is an IllegalTransitionError), so each move is audited
+    once. The event's ``from_stage`` is the stage this change moved the deal from.
+    """
+    lost_reason = reason.strip() if to == "closed_lost" and reason else None
+    for _ in range(ATTEMPTS):
+        before = deal.stage
+        check_stage(before, to, reason)
+        if repo.move_deal(session, deal, expected=before, to=to, lost_reason=lost_reason):
+            break
+    else:
+        raise _kept_moving(f"deal {deal.id}")
+    return repo.add_event(
         session,
         deal_id=deal.id,
         actor=actor,
         kind="stage",
-        from_stage=deal.stage,
+        from_stage=before,
         to_stage=to,
         note=note,
     )
-    deal.stage = to
-    return event
 
 
 def add_note(session: Session, deal: DealRow, *, actor: str, note: str) -> DealEventRow:
@@ -190,25 +229,34 @@ def feedback(
     """Accept or decline an inbox item; a decline frees the broker's capacity.
 
     Accepting twice stores one verdict: feedback trains the learned ranker, so a repeated
-    click must not count twice.
+    click must not count twice. Concurrent verdicts on one item are serialised by moving the
+    item first (an accept moves it to ``seen``, or keeps its state, under the same lock), and
+    the store keeps one row per item, broker and decision.
     """
-    check_feedback(item, decision, reason_code)
+    for _ in range(ATTEMPTS):
+        _check_owner(item, broker)
+        check_feedback(item, decision, reason_code)
+        to = "declined" if decision == "decline" else "seen" if item.state == "new" else item.state
+        if repo.move_item(session, item, broker_id=broker.id, expected=item.state, to=to):
+            break
+    else:
+        raise _kept_moving(f"inbox item {item.id}")
     if decision == "accept":
+        # read under the item's lock: an accept stored by a concurrent request is seen here
         earlier = repo.feedback_given(
             session, routed_id=item.id, broker_id=broker.id, decision=decision
         )
         if earlier is not None:
             return FeedbackResult(earlier, created=False)
-    row = repo.add_feedback(
-        session,
-        routed_id=item.id,
-        broker_id=broker.id,
-        decision=decision,
-        reason_code=reason_code,
-        comment=comment or None,
-    )
-    if decision == "decline":
-        item.state = "declined"
-    elif item.state == "new":
-        item.state = "seen"
+    try:
+        row = repo.add_feedback(
+            session,
+            routed_id=item.id,
+            broker_id=broker.id,
+            decision=decision,
+            reason_code=reason_code,
+            comment=comment or None,
+        )
+    except IntegrityError as exc:  # uq_feedback_verdict: stored some other way meanwhile
+        raise ConflictError(f"your {decision} of inbox item {item.id} is already stored") from exc
     return FeedbackResult(row, created=True)

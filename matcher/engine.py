@@ -355,8 +355,8 @@ class Engine:
             row = deals.deal(session, deal_id)
             if row is None or (broker_id is not None and row.broker_id != broker_id):
                 raise NotFoundError(f"no deal {deal_id} among your deals")
-            before = row.stage
-            deal.change_stage(session, row, to=to, actor=actor, note=note, reason=reason)
+            event = deal.change_stage(session, row, to=to, actor=actor, note=note, reason=reason)
+            before = event.from_stage or ""
             if to == "agreed":
                 need = session.get(NeedRow, row.need_id)
                 if need is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from matcher.domain import Match
 from matcher.route import Reason, RoutingRules, RoutingState, plan, written
 from matcher.store import repo
-from matcher.store.models import NeedRow, TechnologyRow
+from matcher.store.models import NeedRow, TechnologyRow, utcnow
 from matcher.store.repo import routing as routes
 from matcher.taxonomy import Taxonomy
 
@@ -55,6 +55,12 @@ def route_need(
     A need with an agreed deal is closed and never routed again; a pair already in an inbox
     keeps its broker; a pair taken back from a lapsed broker goes to another one.
     """
+    # One routing of a need at a time: this first write holds the need's row (PostgreSQL's row
+    # lock, SQLite's write lock) until commit, and what a concurrent routing of the same need
+    # stored is read after it, so its pairs are kept rather than inserted twice.
+    need.updated_at = utcnow()
+    session.flush()
+    session.refresh(need)
     outcome = RoutingOutcome(need.id, need.ref, RoutingState(need.routing_state))
     if need.routing_state == RoutingState.closed or routes.has_agreed_deal(session, need.id):
         routes.set_routing_state(need, RoutingState.closed, need.routing_reason)

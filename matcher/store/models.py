@@ -190,9 +190,16 @@ class RoutedMatchRow(Timestamped, Base):
 
 
 class FeedbackRow(Base):
-    """A broker's verdict on a routed match, kept for later ranking work."""
+    """A broker's verdict on a routed match, kept for later ranking work.
+
+    One row per verdict: a repeated accept (or decline) of an item by its broker is the same
+    verdict, and the learned ranker must not count it twice.
+    """
 
     __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("routed_id", "broker_id", "decision", name="uq_feedback_verdict"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     routed_id: Mapped[int] = mapped_column(

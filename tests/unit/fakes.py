@@ -30,9 +30,16 @@ class FakeEncoder:
         return out / np.maximum(norms, 1e-9)
 
 
-def fake_settings(home: Path) -> Settings:
-    """Settings of an English-only engine under ``home`` (no multilingual model)."""
-    return Settings(home=home, multilingual_model="off", progress=False, ranker="fixed")
+def fake_settings(home: Path, database_url: str | None = None) -> Settings:
+    """Settings of an English-only engine under ``home`` (no multilingual model), on a
+    SQLite file there unless ``database_url`` names another store."""
+    return Settings(
+        home=home,
+        database_url=database_url,
+        multilingual_model="off",
+        progress=False,
+        ranker="fixed",
+    )
 
 
 TEXT = (

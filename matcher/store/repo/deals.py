@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from matcher.store.models import (
@@ -37,6 +37,63 @@ def inbox(
         query = query.where(RoutedMatchRow.state == state)
     query = query.order_by(RoutedMatchRow.created_at.desc(), RoutedMatchRow.id.desc())
     return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def move_item(
+    session: Session, item: RoutedMatchRow, *, broker_id: int, expected: str, to: str
+) -> bool:
+    """Set an inbox item's state if it is still ``expected`` and still in this broker's inbox.
+
+    One conditional UPDATE: the database lets one of several concurrent moves from a state
+    through (a row lock on PostgreSQL, the write lock on SQLite) and the others match no row.
+    The item is then reloaded either way, so it shows the state it holds now.
+
+    Returns:
+        Whether this call moved the item.
+    """
+    stmt = (
+        update(RoutedMatchRow)
+        .where(
+            RoutedMatchRow.id == item.id,
+            RoutedMatchRow.broker_id == broker_id,
+            RoutedMatchRow.state == expected,
+        )
+        .values(state=to)
+        .execution_options(synchronize_session=False)
+    )
+    moved = _rowcount(session.execute(stmt)) == 1
+    session.refresh(item)
+    return moved
+
+
+def move_deal(
+    session: Session, row: DealRow, *, expected: str, to: str, lost_reason: str | None
+) -> bool:
+    """Set a deal's stage (and lost reason) if it is still at ``expected``; then reload it.
+
+    Like ``move_item``: of concurrent moves from one stage, the database lets one through.
+
+    Returns:
+        Whether this call moved the deal.
+    """
+    values: dict[str, object] = {"stage": to}
+    if lost_reason is not None:
+        values["lost_reason"] = lost_reason
+    stmt = (
+        update(DealRow)
+        .where(DealRow.id == row.id, DealRow.stage == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    moved = _rowcount(session.execute(stmt)) == 1
+    session.refresh(row)
+    return moved
+
+
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE matched."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def deal(session: Session, deal_id: int) -> DealRow | None:
