@@ -23,6 +23,11 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     max_text_chars: int = Field(default=20_000, description="longest description accepted")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="bulk import limit")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        description="largest request body but an import upload (JSON, forms): 413 beyond",
+    )
+    max_url_bytes: int = Field(default=8 * 1024, description="longest path + query: 414 beyond")
     webhook_timeout_s: float = 5.0
     webhook_retries: int = 4
     webhook_backoff_s: float = 1.0

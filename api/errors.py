@@ -9,6 +9,7 @@ anything unexpected answers a bare 500 without internals, and is logged.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,6 +42,7 @@ STATUS: dict[type[MatcherError], int] = {
     PermissionDeniedError: 403,
     UnavailableError: 503,
 }
+ECHO_CHARS, ECHO_ITEMS = 200, 20  # how much of a rejected input a 422 repeats
 RETRY_AFTER_S = 30  # what a 503 suggests: encoders load and indexes rebuild in about that
 
 
@@ -80,9 +82,35 @@ async def matcher_error(_: Request, exc: Exception) -> JSONResponse:
 def _request_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
+        where = ".".join(str(_echo(p)) for p in err["loc"] if p not in ("body", "query", "path"))
         parts.append(f"{where or 'request'}: {err['msg']}")
     return "; ".join(parts)
+
+
+def _echo(value: Any) -> Any:
+    """A rejected input as JSON can carry it back: numbers that are not finite as text, strings
+    cut short and without lone surrogates, long lists shortened (the input may be what made
+    the request invalid: ``NaN``, ``"\\ud800"``, a megabyte)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        text = value.encode("utf-8", "replace").decode("utf-8")
+        return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…"
+    if isinstance(value, list | tuple):
+        return [_echo(v) for v in value[:ECHO_ITEMS]] + (["…"] if len(value) > ECHO_ITEMS else [])
+    if isinstance(value, dict):
+        return {_echo(str(k)): _echo(v) for k, v in list(value.items())[:ECHO_ITEMS]}
+    return value
+
+
+def _echoed(error: Any) -> Any:
+    """One of pydantic's errors, its input and location made safe to answer with."""
+    if not isinstance(error, dict):
+        return error
+    safe = {**error, "loc": [_echo(part) for part in error.get("loc", ())]}
+    if "input" in error:
+        safe["input"] = _echo(error["input"])
+    return safe
 
 
 async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -91,7 +119,9 @@ async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {
             "detail": _request_message(exc),
-            "errors": jsonable_encoder(exc.errors(), custom_encoder={Exception: str}),
+            "errors": jsonable_encoder(
+                [_echoed(error) for error in exc.errors()], custom_encoder={Exception: str}
+            ),
         },
         status_code=422,
     )

@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -17,14 +19,47 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=300)]
-Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=20, max_length=20_000)
-]
+from matcher import limits
+
+# Every string a record holds passes ``clean_text``: no NUL or other control characters, no
+# lone surrogates (the database or the JSON answer would fail on them later).
+_Clean = BeforeValidator(limits.clean_text)
+
+
+def _text(min_length: int | None = None, max_length: int | None = None) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+Text = Annotated[str, _text(max_length=300), _Clean]
+Code = Annotated[str, _text(1, limits.MAX_CODE_CHARS), _Clean]  # a domain or region code
+Keyword = Annotated[str, _text(1, limits.MAX_KEYWORD_CHARS), _Clean]
+PatentNo = Annotated[str, _text(1, limits.MAX_PATENT_CHARS), _Clean]
+CpcClass = Annotated[str, _text(1, limits.MAX_CPC_CHARS), _Clean]
+Title = Annotated[str, _text(5, 300), _Clean]
+Description = Annotated[str, _text(20, 20_000), _Clean]
+Name = Annotated[str, _text(2, 300), _Clean]
+Contact = Annotated[str, _text(max_length=300), _Clean]
+Email = Annotated[str, _text(max_length=254), _Clean]
 Ref = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$"),
+    _Clean,
 ]
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Currency = Annotated[
+    str,
+    BeforeValidator(_upper),  # eur is EUR
+    _Clean,  # declared last, so it runs first
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(limits.known_currency),
+]
+Budget = Annotated[float, Field(ge=0, le=limits.MAX_BUDGET, allow_inf_nan=False)]
+Deadline = Annotated[date, AfterValidator(limits.deadline_not_past)]
 TRL = Annotated[int, Field(ge=1, le=9, description="technology readiness level 1–9")]
 
 
@@ -77,6 +112,14 @@ class _Record(BaseModel):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
+    @field_validator(
+        "domains", "keywords", "patents", "cpc", "regions", mode="after", check_fields=False
+    )
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        # The same code twice says nothing more; stored once.
+        return list(dict.fromkeys(value))
+
 
 class TechnologyIn(_Record):
     """A technology offer as imported or submitted."""
@@ -84,14 +127,14 @@ class TechnologyIn(_Record):
     id: Ref
     title: Title
     description: Description
-    owner: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
-    domains: list[Text] = Field(default_factory=list)
+    owner: Name
+    domains: list[Code] = Field(default_factory=list, max_length=limits.MAX_DOMAINS)
     trl: TRL
-    region: Text
+    region: Code
     ip_status: IPStatus = IPStatus.none
-    patents: list[Text] = Field(default_factory=list)
-    cpc: list[Text] = Field(default_factory=list)
-    keywords: list[Text] = Field(default_factory=list)
+    patents: list[PatentNo] = Field(default_factory=list, max_length=limits.MAX_PATENTS)
+    cpc: list[CpcClass] = Field(default_factory=list, max_length=limits.MAX_CPC)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=limits.MAX_KEYWORDS)
     language: Language | None = None
     licensing: Licensing | None = None
     confidential: bool = False
@@ -101,23 +144,21 @@ class NeedIn(_Record):
     """An enterprise need as imported or submitted."""
 
     id: Ref
-    enterprise: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)
-    ]
+    enterprise: Name
     title: Title
     description: Description
-    domains: list[Text] = Field(min_length=1)
+    domains: list[Code] = Field(min_length=1, max_length=limits.MAX_DOMAINS)
     trl_min: TRL
     trl_max: TRL | None = None
     trl_hard: bool = False
     region_scope: RegionScope
-    home_region: Text
+    home_region: Code
     region_hard: bool = False
-    budget_min: float | None = Field(default=None, ge=0)
-    budget_max: float | None = Field(default=None, ge=0)
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    deadline: date | None = None
-    contact: Annotated[str, StringConstraints(max_length=300)] | None = None
+    budget_min: Budget | None = None
+    budget_max: Budget | None = None
+    currency: Currency = "CNY"
+    deadline: Deadline | None = None
+    contact: Contact | None = None
     language: Language | None = None
     confidential: bool = False
 
@@ -147,14 +188,14 @@ class BrokerIn(_Record):
     """A certified technology broker."""
 
     id: Ref
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    name: Annotated[str, _text(2, 200), _Clean]
     certificate_no: Ref
     level: BrokerLevel
     valid_until: date
-    domains: list[Text] = Field(default_factory=list)
-    regions: list[Text] = Field(default_factory=list)
+    domains: list[Code] = Field(default_factory=list, max_length=limits.MAX_DOMAINS)
+    regions: list[Code] = Field(default_factory=list, max_length=limits.MAX_REGIONS)
     capacity: int = Field(default=10, ge=0, le=1000)
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    email: Email | None = None
 
 
 class Side(StrEnum):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from matcher import limits
 from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
 from matcher.errors import FieldError, InvalidInputError, RecordInvalidError, field_errors_of
 from matcher.taxonomy import Taxonomy
@@ -178,8 +179,18 @@ def check_references(record: BaseModel, taxonomy: Taxonomy) -> list[FieldError]:
     return reference_errors(dict(record), taxonomy, kind=kind)
 
 
-def validate_record(kind: str, raw: Mapping[str, Any], taxonomy: Taxonomy) -> BaseModel:
+def validate_record(
+    kind: str,
+    raw: Mapping[str, Any],
+    taxonomy: Taxonomy,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> BaseModel:
     """Validate one raw record against its model and the reference data.
+
+    Args:
+        context: pydantic's validation context, e.g. ``{limits.PAST_DEADLINES_OK: True}``
+            to accept a deadline that has passed (as file imports do).
 
     Raises:
         RecordInvalidError: with every problem found, each a ``FieldError`` (pydantic's type,
@@ -189,7 +200,7 @@ def validate_record(kind: str, raw: Mapping[str, Any], taxonomy: Taxonomy) -> Ba
     model = MODELS[kind]
     what = _SINGULAR[kind]
     try:
-        record = model.model_validate(dict(raw))
+        record = model.model_validate(dict(raw), context=dict(context or {}))
     except ValidationError as exc:
         errors = _from_pydantic(exc)
         # Unknown codes are reported too when other fields failed, so one round fixes all.
@@ -204,6 +215,10 @@ def validate_record(kind: str, raw: Mapping[str, Any], taxonomy: Taxonomy) -> Ba
     return record
 
 
+# A file may carry needs whose deadline has passed (the demo set, records moved from elsewhere).
+_IMPORTED = {limits.PAST_DEADLINES_OK: True}
+
+
 def read_file(path: Path, kind: str, taxonomy: Taxonomy) -> ImportBatch:
     """Read and validate every row of an import file; nothing is written here."""
     if kind not in MODELS:
@@ -215,7 +230,7 @@ def read_file(path: Path, kind: str, taxonomy: Taxonomy) -> ImportBatch:
             batch.errors.append(RowError(number, raw))
             continue
         try:
-            record = validate_record(kind, raw, taxonomy)
+            record = validate_record(kind, raw, taxonomy, context=_IMPORTED)
         except RecordInvalidError as exc:
             batch.errors.append(RowError(number, "; ".join(str(e) for e in exc.errors)))
             continue

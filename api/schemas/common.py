@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+
+from matcher.domain import Contact, Currency, Name
+from matcher.limits import clean_text
 
 T = TypeVar("T")
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Contact = Annotated[str, StringConstraints(max_length=300)]
-QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+__all__ = ["Contact", "Currency", "ImportReport", "Name", "Page", "QueryText", "RowErrorPublic"]
+
+QueryText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    BeforeValidator(clean_text),
+]
 
 
 class Page(BaseModel, Generic[T]):

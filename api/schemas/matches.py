@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.common import QueryText
 from api.schemas.needs import NeedSummary
 from api.schemas.technologies import TechnologySummary
-from matcher.domain import TRL, RegionScope, Side, Text
+from matcher import limits
+from matcher.domain import TRL, Code, RegionScope, Side
 
 
 class SearchRequest(BaseModel):
@@ -26,10 +27,10 @@ class SearchRequest(BaseModel):
 
     text: QueryText
     target: Side = Side.technologies
-    domains: list[Text] = Field(default_factory=list, max_length=20)
+    domains: list[Code] = Field(default_factory=list, max_length=limits.MAX_DOMAINS)
     trl_min: TRL | None = None
     trl_max: TRL | None = None
-    region: Text | None = None
+    region: Code | None = None
     scope: RegionScope = RegionScope.international
     hard: bool = False
     top: int = Field(default=10, ge=1, le=100)

@@ -8,7 +8,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import Contact, Currency, Name
-from matcher.domain import TRL, Description, Language, NeedIn, Ref, RegionScope, Text, Title
+from matcher import limits
+from matcher.domain import (
+    TRL,
+    Budget,
+    Code,
+    Deadline,
+    Description,
+    Language,
+    NeedIn,
+    Ref,
+    RegionScope,
+    Title,
+)
 
 
 class NeedCreate(NeedIn):
@@ -30,17 +42,17 @@ class NeedUpdate(BaseModel):
     enterprise: Name | None = None
     title: Title | None = None
     description: Description | None = None
-    domains: list[Text] | None = None
+    domains: list[Code] | None = Field(default=None, max_length=limits.MAX_DOMAINS)
     trl_min: TRL | None = None
     trl_max: TRL | None = None
     trl_hard: bool | None = None
     region_scope: RegionScope | None = None
-    home_region: Text | None = None
+    home_region: Code | None = None
     region_hard: bool | None = None
-    budget_min: float | None = Field(default=None, ge=0)
-    budget_max: float | None = Field(default=None, ge=0)
+    budget_min: Budget | None = None
+    budget_max: Budget | None = None
     currency: Currency | None = None
-    deadline: date | None = None
+    deadline: Deadline | None = None
     contact: Contact | None = None
     language: Language | None = None
     confidential: bool | None = None

@@ -5,18 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Name
+from matcher import limits
 from matcher.domain import (
     TRL,
+    Code,
+    CpcClass,
     Description,
     IPStatus,
+    Keyword,
     Language,
     Licensing,
+    PatentNo,
     Ref,
     TechnologyIn,
-    Text,
     Title,
 )
 
@@ -35,13 +39,13 @@ class TechnologyUpdate(BaseModel):
     title: Title | None = None
     description: Description | None = None
     owner: Name | None = None
-    domains: list[Text] | None = None
+    domains: list[Code] | None = Field(default=None, max_length=limits.MAX_DOMAINS)
     trl: TRL | None = None
-    region: Text | None = None
+    region: Code | None = None
     ip_status: IPStatus | None = None
-    patents: list[Text] | None = None
-    cpc: list[Text] | None = None
-    keywords: list[Text] | None = None
+    patents: list[PatentNo] | None = Field(default=None, max_length=limits.MAX_PATENTS)
+    cpc: list[CpcClass] | None = Field(default=None, max_length=limits.MAX_CPC)
+    keywords: list[Keyword] | None = Field(default=None, max_length=limits.MAX_KEYWORDS)
     language: Language | None = None
     licensing: Licensing | None = None
     confidential: bool | None = None
