@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from api.config import ApiSettings
 from api.web.i18n import normalise
 from matcher.engine import Engine
+from matcher.limits import MAX_ID
+from matcher.permissions import Action, Actor, require
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 from matcher.store import repo
 from matcher.store.models import BrokerRow
@@ -70,6 +73,24 @@ def reader_language(
     return preferred_language(request.headers.get("accept-language", "")) or DEFAULT_LANGUAGE
 
 
+def _key_in_range(key: str) -> str:
+    # The store reads a key of digits as an id: past 64 bits no row has it, and the database
+    # driver would fail on it; digits other than 0–9 (²) are not ids either.
+    if key.isdigit() and (not key.isascii() or int(key) > MAX_ID):
+        raise ValueError(f"an id is a number from 1 to {MAX_ID}")
+    return key
+
+
+# Path and query parameters of ids and pages: 64-bit at most, as the database stores them.
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
+RecordKey = Annotated[
+    str,
+    Path(max_length=64, description="numeric id or reference, e.g. 17, T-0001 or B-01"),
+    AfterValidator(_key_in_range),
+]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="records to skip")]
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ReaderLangDep = Annotated[str, Depends(reader_language)]
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -92,6 +113,12 @@ class Caller:
     def actor(self) -> str:
         """Name recorded in audit trails."""
         return "admin" if self.broker is None else f"broker:{self.broker.ref}"
+
+    @property
+    def acting(self) -> Actor:
+        """Who acts, as the permission rules see it (a broker whose certificate expired is
+        a lapsed broker)."""
+        return Actor.of(admin=self.is_admin, broker=self.broker)
 
     @property
     def viewer(self) -> repo.Viewer:
@@ -145,6 +172,8 @@ def require_staff(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your broker account is suspended")
     if not caller.is_admin and caller.broker is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators and brokers only")
+    # the catalogue (read, search, write) is for brokers whose certificate is valid today
+    require(caller.acting, Action.read_record)
     return caller
 
 

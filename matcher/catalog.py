@@ -46,6 +46,10 @@ class ImportRejectedError(InvalidInputError):
         )
 
 
+# Runs inside a write's transaction with the rows written (an audit entry, a tracking link).
+BeforeCommit = Callable[[Session, list[Any]], None]
+
+
 class RecordExistsError(ConflictError):
     """A new record's reference is taken (archived records keep theirs)."""
 
@@ -289,8 +293,17 @@ class Catalog:
         result.skipped = batch.errors
         return result
 
-    def archive(self, kind: str, key: str | int) -> None:
-        """Archive a technology or need: kept in the store, gone from search."""
+    def archive(
+        self,
+        kind: str,
+        key: str | int,
+        *,
+        before_commit: Callable[[Session, list[Any]], None] | None = None,
+    ) -> None:
+        """Archive a technology or need: kept in the store, gone from search.
+
+        ``before_commit(session, [row])`` runs inside the transaction (an audit entry, say).
+        """
         side = Side(kind)
         with self.lock, transaction(self.sessions) as session:
             row = repo.get_by_ref_or_id(session, repo.row_model(side), key)
@@ -298,6 +311,8 @@ class Catalog:
                 raise NotFoundError(f"no {side.singular} with id {key!r}")
             row.status = repo.ARCHIVED
             row_id = row.id
+            if before_commit is not None:
+                before_commit(session, [row])
         self.indexes[side].remove([row_id])
         self._views.pop(side, None)
 

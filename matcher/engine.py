@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from matcher import deal, intake
 from matcher.catalog import (
+    BeforeCommit,
     Catalog,
     CollectionView,
     ImportRejectedError,
@@ -186,21 +187,31 @@ class Engine:
         one step (``with engine.writing(): ... engine.save_records(...)``)."""
         return self.catalog.writing()
 
-    def save_records(self, kind: str, records: Sequence[BaseModel]) -> ImportResult:
+    def save_records(
+        self, kind: str, records: Sequence[BaseModel], *, before_commit: BeforeCommit | None = None
+    ) -> ImportResult:
         """Upsert validated records in one transaction, then index what changed."""
-        return self.catalog.save_records(kind, records)
+        return self.catalog.save_records(kind, records, before_commit=before_commit)
 
-    def create_record(self, side: Side, record: TechnologyIn | NeedIn) -> ImportResult:
+    def create_record(
+        self,
+        side: Side,
+        record: TechnologyIn | NeedIn,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> ImportResult:
         """Store a new technology or need; ``RecordExistsError`` when its reference is taken."""
-        return self.catalog.create(side, record)
+        return self.catalog.create(side, record, before_commit=before_commit)
 
     def import_file(self, path: Path, kind: str, *, skip_invalid: bool = False) -> ImportResult:
         """Validate a whole file, then write it; any bad row rejects it unless ``skip_invalid``."""
         return self.catalog.import_file(path, kind, skip_invalid=skip_invalid)
 
-    def archive(self, kind: str, key: str | int) -> None:
+    def archive(
+        self, kind: str, key: str | int, *, before_commit: BeforeCommit | None = None
+    ) -> None:
         """Archive a technology or need: kept in the store, gone from search."""
-        self.catalog.archive(kind, key)
+        self.catalog.archive(kind, key, before_commit=before_commit)
 
     def load_demo(self) -> dict[str, ImportResult]:
         """Import the shipped demo data set (idempotent) and bring the indexes up to date."""

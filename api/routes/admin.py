@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from api.deps import AdminDep, EngineDep, ReaderLangDep, SessionDep
 from api.routes.brokers import broker_view
-from matcher.domain import BrokerIn, BrokerLevel
+from matcher.domain import BrokerIn, BrokerLevel, Side
 from matcher.ingest import validate_record
 from matcher.store import repo
 from matcher.store.models import BrokerRow
 from matcher.store.repo import brokers as brokers_repo
+from matcher.store.repo.ownership import record_events
 from matcher.store.repo.tokens import issue_token
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -179,6 +180,34 @@ def route_unrouted(_: AdminDep, engine: EngineDep) -> dict[str, Any]:
     outcomes = [o.as_dict() for o in engine.route_unrouted()]
     still = sum(1 for o in outcomes if o["state"] == "unrouted")
     return {"attempted": len(outcomes), "still_unrouted": still, "outcomes": outcomes}
+
+
+@router.get("/audit")
+def audit_trail(
+    _: AdminDep,
+    session: SessionDep,
+    side: Annotated[Side | None, Query(description="technologies or needs")] = None,
+    ref: Annotated[str | None, Query(max_length=64, description="one record's reference")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+) -> dict[str, Any]:
+    """Every change to technologies and needs: who, when, which fields, before and after."""
+    rows = record_events(session, side=side, ref=ref, limit=limit, offset=offset)
+    items = [
+        {
+            "id": e.id,
+            "at": e.created_at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "side": e.side,
+            "ref": e.ref,
+            "fields": e.fields,
+            "before": e.before,
+            "after": e.after,
+        }
+        for e in rows
+    ]
+    return {"count": len(items), "items": items}
 
 
 @router.post("/brokers/{ref}/tokens", status_code=status.HTTP_201_CREATED)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import BrokerDep, EngineDep, ReaderLangDep, SessionDep
 from matcher.deal import DECLINE_REASONS
+from matcher.permissions import Action, require
 from matcher.store.models import (
     BrokerRow,
     NeedRow,
@@ -230,6 +231,7 @@ def inbox(
     """
     broker = caller.broker
     assert broker is not None
+    require(caller.acting, Action.read_inbox)
     rows = deals_repo.inbox(session, broker_id=broker.id, state=state, limit=limit, offset=offset)
     items = [routed_view(session, row, lang=lang) for row in rows]
     for row in rows:
@@ -245,6 +247,7 @@ def inbox_item(
 ) -> dict[str, Any]:
     """One inbox item (marks it seen)."""
     assert caller.broker is not None
+    require(caller.acting, Action.read_inbox)
     routed = own_routed(session, caller.broker, routed_id)
     view = routed_view(session, routed, lang=lang)
     if routed.state == "new":
@@ -268,6 +271,7 @@ def feedback(
     """
     broker = caller.broker
     assert broker is not None
+    require(caller.acting, Action.feedback)
     row, state, created = engine.feedback(
         broker.id,
         routed_id,

@@ -13,6 +13,7 @@ from api.deps import BrokerDep, Caller, CallerDep, EngineDep, SessionDep
 from api.routes.brokers import need_summary, technology_summary
 from matcher.deal import STAGES, add_note, allowed
 from matcher.errors import ConflictError
+from matcher.permissions import Action, require
 from matcher.store.models import (
     BrokerRow,
     DealEventRow,
@@ -106,6 +107,7 @@ def claim(
     """Take an inbox item on as a deal (stage ``claimed``), audited."""
     broker = caller.broker
     assert broker is not None
+    require(caller.acting, Action.claim)
     try:
         deal_id = engine.claim(broker.id, routed_id, actor=caller.actor)
     except IntegrityError:  # a concurrent claim of the same item won
@@ -156,6 +158,7 @@ def move_stage(
 ) -> dict[str, Any]:
     """Move the deal one stage forward, or to ``closed_lost`` with a reason (illegal → 409)."""
     visible_deal(session, caller, deal_id)
+    require(caller.acting, Action.work_deal)
     ended = engine.change_stage(
         deal_id,
         to=body.to,
@@ -177,6 +180,7 @@ def post_note(
 ) -> dict[str, Any]:
     """Add a note to the deal's audit trail."""
     deal = visible_deal(session, caller, deal_id)
+    require(caller.acting, Action.work_deal)
     event = add_note(session, deal, actor=caller.actor, note=body.note)
     session.commit()
     return event_view(event)

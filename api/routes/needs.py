@@ -36,7 +36,7 @@ SIDE = Side.needs
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=NeedPublic)
 def create_need(request: Request, engine: EngineDep, caller: StaffDep, body: NeedCreate) -> Any:
     """Add a need (admin or broker); it is matched and routed to brokers."""
-    return records.create(request, engine, SIDE, body)
+    return records.create(request, engine, caller, SIDE, body)
 
 
 @router.post("/import", response_model=ImportReport)

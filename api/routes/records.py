@@ -35,8 +35,10 @@ from matcher.catalog import RecordExistsError
 from matcher.domain import Match, Side
 from matcher.engine import Engine
 from matcher.ingest import ImportFormatError, read_file, validate_record
+from matcher.permissions import Action, require
 from matcher.store import repo
 from matcher.store.models import NeedRow, TechnologyRow
+from matcher.store.repo.ownership import audit_hook, fields_of, record_facts
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +158,17 @@ def submit(request: Request, side: Side, record_id: int) -> None:
         log.exception("matching job (%s, %s) failed", side.singular, record_id)
 
 
-def create(request: Request, engine: Engine, side: Side, body: BaseModel) -> Any:
-    """Validate, refuse a taken id, store, then queue matching."""
+def create(request: Request, engine: Engine, caller: Caller, side: Side, body: BaseModel) -> Any:
+    """Validate, refuse a taken id, store (the caller as its creator, audited), queue matching."""
     raw = body.model_dump(mode="json", exclude_unset=True)
     if not raw.get("id"):
         raw["id"] = f"{PREFIX[side]}-{uuid.uuid4().hex[:8]}"
     record = validate(engine, side, raw)
+    require(caller.acting, Action.create_record)
+    creator = caller.broker.id if caller.broker is not None else None
+    audit = audit_hook(side, actor=caller.actor, action="create", creator=creator)
     try:
-        engine.create_record(side, record)
+        engine.create_record(side, record, before_commit=audit)
     except RecordExistsError:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -203,6 +208,12 @@ def update(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to change: send at least one field"
         )
+    require(
+        caller.acting,
+        Action.update_record,
+        record_facts(session, side, row),
+        changes=changes.keys(),
+    )
     before = _as_raw(side, row)
     raw = dict(before)
     if TEXT_FIELDS & changes.keys() and "language" not in changes:
@@ -214,7 +225,8 @@ def update(
         for name in side.record_model.model_fields
         if name not in QUIET_FIELDS
     )
-    engine.save_records(side.value, [record])
+    audit = audit_hook(side, actor=caller.actor, action="update", before=fields_of(side, row))
+    engine.save_records(side.value, [record], before_commit=audit)
     public = fresh(engine, side, row.ref)
     # Every technology write may answer stored needs; a need is matched again when it changed.
     if side is Side.technologies or changed:
@@ -225,7 +237,9 @@ def update(
 def archive(engine: Engine, session: Session, caller: Caller, side: Side, key: str) -> Any:
     """Archive a visible record (idempotent) and return it."""
     row = get_visible(session, caller, side, key)
-    engine.archive(side.value, row.id)
+    require(caller.acting, Action.archive_record, record_facts(session, side, row))
+    audit = audit_hook(side, actor=caller.actor, action="archive", before={"status": row.status})
+    engine.archive(side.value, row.id, before_commit=audit)
     return fresh(engine, side, row.ref)
 
 

@@ -38,7 +38,7 @@ def create_technology(
     request: Request, engine: EngineDep, caller: StaffDep, body: TechnologyCreate
 ) -> Any:
     """Add a technology (admin or broker); validated like ``matcher import``."""
-    return records.create(request, engine, SIDE, body)
+    return records.create(request, engine, caller, SIDE, body)
 
 
 @router.post("/import", response_model=ImportReport)

@@ -47,6 +47,10 @@ class Catalogued(Timestamped):
     tracking_hash: Mapped[str | None] = mapped_column(
         String(64), nullable=True, unique=True, index=True
     )
+    # The broker who created the record through the API (None: imported, a form, an admin).
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("brokers.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class TechnologyRow(Catalogued, Base):
@@ -256,3 +260,20 @@ class WebhookDeliveryRow(Timestamped, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RecordEventRow(Base):
+    """Audit trail of technologies and needs: who changed which fields, before and after."""
+
+    __tablename__ = "record_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    side: Mapped[str] = mapped_column(String(16))  # technologies | needs
+    record_id: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(16))  # create | update | archive
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

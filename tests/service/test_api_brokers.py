@@ -211,11 +211,12 @@ def test_renewed_to_the_past_receives_nothing_more(
     later = route_all(service_engine, api_settings, ids[20:50])
     assert later
     assert not [r for r in routed_rows(service_engine, later) if r.broker_id == target_id]
-    # an expired broker still reads the inbox but may not take on new deals
+    # an expired broker keeps read access to their own open deals only: no inbox, no claims
     headers = broker_headers(target)
-    items = client.get(f"{API}/brokers/me/inbox", headers=headers).json()["items"]
-    assert items
-    refused = client.post(f"{API}/brokers/me/inbox/{items[0]['id']}/claim", headers=headers)
+    inbox = client.get(f"{API}/brokers/me/inbox", headers=headers)
+    assert inbox.status_code == 403 and "expired" in inbox.json()["detail"]
+    item = next(r for r in routed_rows(service_engine, first) if r.broker_id == target_id)
+    refused = client.post(f"{API}/brokers/me/inbox/{item.id}/claim", headers=headers)
     assert refused.status_code == 403 and "expired" in refused.json()["detail"]
     assert count(service_engine, DealRow) == 0
     # renewing again puts them back in the pool
