@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, EngineDep, ReaderLangDep, SessionDep
+from api.deps import BrokerDep, EngineDep, Offset, ReaderLangDep, RecordId, SessionDep
 from matcher.deal import DECLINE_REASONS
 from matcher.permissions import Action, require
 from matcher.store.models import (
@@ -77,15 +77,16 @@ def broker_view(
     }
 
 
-def need_summary(need: NeedRow | None) -> dict[str, Any] | None:
-    """What a broker needs to judge a need (the enterprise's contact stays out)."""
+def need_summary(need: NeedRow | None, *, full: bool = False) -> dict[str, Any] | None:
+    """A need as a broker sees it: before a claim a teaser (field, TRL, region, the problem
+    statement), without the enterprise's name and contact; ``full`` after the claim."""
     if need is None:
         return None
-    return {
+    out: dict[str, Any] = {
         "id": need.id,
         "ref": need.ref,
         "title": need.title,
-        "enterprise": need.enterprise,
+        "description": need.description,
         "domains": list(need.domains),
         "trl_min": need.trl_min,
         "trl_max": need.trl_max,
@@ -97,17 +98,20 @@ def need_summary(need: NeedRow | None) -> dict[str, Any] | None:
         "deadline": need.deadline.isoformat() if need.deadline else None,
         "status": need.status,
     }
+    if full:
+        out["enterprise"], out["contact"] = need.enterprise, need.contact
+    return out
 
 
-def technology_summary(tech: TechnologyRow | None) -> dict[str, Any] | None:
-    """What a broker needs to judge a technology."""
+def technology_summary(tech: TechnologyRow | None, *, full: bool = False) -> dict[str, Any] | None:
+    """A technology as a broker sees it: a teaser without its owner before a claim."""
     if tech is None:
         return None
-    return {
+    out: dict[str, Any] = {
         "id": tech.id,
         "ref": tech.ref,
         "title": tech.title,
-        "owner": tech.owner,
+        "description": tech.description,
         "domains": list(tech.domains),
         "trl": tech.trl,
         "region": tech.region,
@@ -115,12 +119,16 @@ def technology_summary(tech: TechnologyRow | None) -> dict[str, Any] | None:
         "licensing": tech.licensing,
         "status": tech.status,
     }
+    if full:
+        out["owner"] = tech.owner
+    return out
 
 
 def routed_view(
     session: Session, routed: RoutedMatchRow, *, state: str | None = None, lang: str = "en"
 ) -> dict:
     """One inbox item with the need and technology it pairs, explained in ``lang``."""
+    claimed = routed.state == "claimed"
     return {
         "id": routed.id,
         "state": state or routed.state,
@@ -130,8 +138,11 @@ def routed_view(
         "explanation": (routed.explanations or {}).get(lang, routed.explanation),
         "reason": (routed.reasons or {}).get(lang, routed.reason),
         "routed_at": routed.created_at.isoformat() if routed.created_at else None,
-        "need": need_summary(session.get(NeedRow, routed.need_id)),
-        "technology": technology_summary(session.get(TechnologyRow, routed.technology_id)),
+        # the parties' names and contact only once the broker has claimed it
+        "need": need_summary(session.get(NeedRow, routed.need_id), full=claimed),
+        "technology": technology_summary(
+            session.get(TechnologyRow, routed.technology_id), full=claimed
+        ),
     }
 
 
@@ -223,7 +234,7 @@ def inbox(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The caller's routed matches, newest first; items read for the first time become seen.
 
@@ -243,7 +254,7 @@ def inbox(
 
 @router.get("/brokers/me/inbox/{routed_id}")
 def inbox_item(
-    routed_id: int, caller: BrokerDep, session: SessionDep, lang: ReaderLangDep
+    routed_id: RecordId, caller: BrokerDep, session: SessionDep, lang: ReaderLangDep
 ) -> dict[str, Any]:
     """One inbox item (marks it seen)."""
     assert caller.broker is not None
@@ -258,7 +269,7 @@ def inbox_item(
 
 @router.post("/brokers/me/inbox/{routed_id}/feedback", status_code=status.HTTP_201_CREATED)
 def feedback(
-    routed_id: int,
+    routed_id: RecordId,
     body: FeedbackIn,
     request: Request,
     caller: BrokerDep,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, Caller, CallerDep, EngineDep, SessionDep
+from api.deps import BrokerDep, Caller, CallerDep, EngineDep, Offset, RecordId, SessionDep
 from api.routes.brokers import need_summary, technology_summary
 from matcher.deal import STAGES, add_note, allowed
 from matcher.errors import ConflictError
@@ -82,8 +82,9 @@ def deal_view(session: Session, deal: DealRow, *, events: bool = False) -> dict[
         "broker": broker.ref if broker else None,
         "routed_id": deal.routed_id,
         "score": round(routed.score, 4) if routed else None,
-        "need": need_summary(session.get(NeedRow, deal.need_id)),
-        "technology": technology_summary(session.get(TechnologyRow, deal.technology_id)),
+        # the deal's broker (or an admin) sees the parties in full
+        "need": need_summary(session.get(NeedRow, deal.need_id), full=True),
+        "technology": technology_summary(session.get(TechnologyRow, deal.technology_id), full=True),
         "created_at": deal.created_at.isoformat(),
         "updated_at": deal.updated_at.isoformat(),
     }
@@ -102,7 +103,7 @@ def visible_deal(session: Session, caller: Caller, deal_id: int) -> DealRow:
 
 @router.post("/brokers/me/inbox/{routed_id}/claim", status_code=status.HTTP_201_CREATED)
 def claim(
-    routed_id: int, caller: BrokerDep, engine: EngineDep, session: SessionDep
+    routed_id: RecordId, caller: BrokerDep, engine: EngineDep, session: SessionDep
 ) -> dict[str, Any]:
     """Take an inbox item on as a deal (stage ``claimed``), audited."""
     broker = caller.broker
@@ -128,7 +129,7 @@ def list_deals(
     ] = None,
     broker: Annotated[str | None, Query(description="admins: only this broker's deals")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The caller's deals (an admin sees everyone's), newest first."""
     broker_id = None
@@ -142,14 +143,14 @@ def list_deals(
 
 
 @router.get("/deals/{deal_id}")
-def get_deal(deal_id: int, caller: DealCallerDep, session: SessionDep) -> dict[str, Any]:
+def get_deal(deal_id: RecordId, caller: DealCallerDep, session: SessionDep) -> dict[str, Any]:
     """One deal with its audit trail (who changed what, when)."""
     return deal_view(session, visible_deal(session, caller, deal_id), events=True)
 
 
 @router.post("/deals/{deal_id}/stage")
 def move_stage(
-    deal_id: int,
+    deal_id: RecordId,
     body: StageIn,
     request: Request,
     caller: DealCallerDep,
@@ -176,7 +177,7 @@ def move_stage(
 
 @router.post("/deals/{deal_id}/notes", status_code=status.HTTP_201_CREATED)
 def post_note(
-    deal_id: int, body: NoteIn, caller: DealCallerDep, session: SessionDep
+    deal_id: RecordId, body: NoteIn, caller: DealCallerDep, session: SessionDep
 ) -> dict[str, Any]:
     """Add a note to the deal's audit trail."""
     deal = visible_deal(session, caller, deal_id)

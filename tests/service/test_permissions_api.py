@@ -149,3 +149,22 @@ def test_an_expired_certificate_keeps_read_access_to_own_deals_only(  # type: ig
     own = client.get(f"{API}/deals/{deal['id']}", headers=headers)
     assert own.status_code == 200 and own.json()["stage"] == "claimed"
     assert client.get(f"{API}/deals", headers=headers).json()["count"] == 1
+
+
+def test_inbox_shows_a_teaser_until_the_broker_claims(
+    client, service_engine, broker_headers
+) -> None:  # type: ignore[no-untyped-def]
+    item, owner = routed_pair(service_engine)
+    headers = broker_headers(owner)
+    teaser = client.get(f"{API}/brokers/me/inbox/{item.id}", headers=headers).json()
+    assert teaser["need"]["description"] and teaser["need"]["domains"]
+    assert "enterprise" not in teaser["need"] and "contact" not in teaser["need"]
+    assert "owner" not in teaser["technology"]
+    deal = client.post(f"{API}/brokers/me/inbox/{item.id}/claim", headers=headers).json()
+    need = stored(service_engine, NeedRow, item.need_id)
+    assert deal["need"]["enterprise"] == need.enterprise
+    assert deal["need"]["contact"] == need.contact
+    tech = stored(service_engine, TechnologyRow, item.technology_id)
+    assert deal["technology"]["owner"] == tech.owner
+    claimed = client.get(f"{API}/brokers/me/inbox/{item.id}", headers=headers).json()
+    assert claimed["need"]["enterprise"] == need.enterprise
