@@ -86,7 +86,7 @@ def list_needs(
 @router.get("/{key}", response_model=NeedPublic)
 def get_need(session: SessionDep, caller: StaffDep, key: Key) -> Any:
     """One need by numeric id or reference."""
-    return records.public_view(SIDE, records.get_visible(session, caller, SIDE, key))
+    return records.show(session, caller, SIDE, records.get_visible(session, caller, SIDE, key))
 
 
 @router.patch("/{key}", response_model=NeedPublic)

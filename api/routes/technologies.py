@@ -88,7 +88,7 @@ def list_technologies(
 @router.get("/{key}", response_model=TechnologyPublic)
 def get_technology(session: SessionDep, caller: StaffDep, key: Key) -> Any:
     """One technology by numeric id or reference."""
-    return records.public_view(SIDE, records.get_visible(session, caller, SIDE, key))
+    return records.show(session, caller, SIDE, records.get_visible(session, caller, SIDE, key))
 
 
 @router.patch("/{key}", response_model=TechnologyPublic)

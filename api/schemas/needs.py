@@ -65,7 +65,7 @@ class NeedPublic(BaseModel):
 
     id: int
     ref: str
-    enterprise: str
+    enterprise: str | None  # None in a teaser (before the reader may see the parties)
     title: str
     description: str
     domains: list[str]
@@ -96,7 +96,7 @@ class NeedSummary(BaseModel):
     id: int
     ref: str
     title: str
-    enterprise: str
+    enterprise: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
     trl_min: int
     trl_max: int | None

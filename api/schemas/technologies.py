@@ -60,7 +60,7 @@ class TechnologyPublic(BaseModel):
     ref: str
     title: str
     description: str
-    owner: str
+    owner: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
     trl: int
     region: str
@@ -85,7 +85,7 @@ class TechnologySummary(BaseModel):
     id: int
     ref: str
     title: str
-    owner: str
+    owner: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
     trl: int
     region: str

@@ -168,3 +168,29 @@ def test_inbox_shows_a_teaser_until_the_broker_claims(
     assert deal["technology"]["owner"] == tech.owner
     claimed = client.get(f"{API}/brokers/me/inbox/{item.id}", headers=headers).json()
     assert claimed["need"]["enterprise"] == need.enterprise
+
+
+def test_the_catalogue_shows_brokers_a_teaser_of_other_parties(  # type: ignore[no-untyped-def]
+    client, service_engine, broker_headers, admin_headers
+) -> None:
+    creator = broker_headers("B-01")
+    created = client.post(
+        f"{API}/needs", json={**NEED, "contact": "ceo@tugs.example"}, headers=creator
+    )
+    ref = created.json()["id"]
+    assert created.json()["enterprise"] == NEED["enterprise"]
+    other = client.get(f"{API}/needs/{ref}", headers=broker_headers("B-02")).json()
+    assert other["enterprise"] is None and other["contact"] is None  # "we never publish it"
+    assert other["description"] == NEED["description"]  # the problem statement is the teaser
+    mine = client.get(f"{API}/needs/{ref}", headers=creator).json()
+    assert mine["contact"] == "ceo@tugs.example"
+    admin = client.get(f"{API}/needs/{ref}", headers=admin_headers).json()
+    assert admin["enterprise"] == NEED["enterprise"]
+    listed = client.get(f"{API}/needs", params={"limit": 100}, headers=broker_headers("B-02"))
+    assert all(n["contact"] is None and n["enterprise"] is None for n in listed.json()["items"])
+    found = client.post(
+        f"{API}/search",
+        json={"text": "barnacles on tug hulls", "target": "needs"},
+        headers=broker_headers("B-02"),
+    ).json()
+    assert found["items"] and all(m["record"]["enterprise"] is None for m in found["items"])

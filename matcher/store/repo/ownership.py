@@ -109,3 +109,17 @@ def audit_hook(
             )
 
     return hook
+
+
+def revealed_ids(session: Session, side: Side, *, broker_id: int, ids: list[int]) -> set[int]:
+    """Which of these records a broker sees in full: created by them, or in one of their deals
+    (before that, a teaser without the parties' names and contact)."""
+    if not ids:
+        return set()
+    model = TechnologyRow if side is Side.technologies else NeedRow
+    deal_of = DealRow.technology_id if side is Side.technologies else DealRow.need_id
+    created = session.scalars(
+        select(model.id).where(model.id.in_(ids), model.created_by == broker_id)
+    )
+    dealt = session.scalars(select(deal_of).where(deal_of.in_(ids), DealRow.broker_id == broker_id))
+    return set(created) | set(dealt)
