@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from api.deps import AdminDep, EngineDep, ReaderLangDep, SessionDep
+from api.deps import AdminDep, EngineDep, Offset, ReaderLangDep, RecordKey, SessionDep
 from api.routes.brokers import broker_view
 from matcher.domain import BrokerIn, BrokerLevel, Side
 from matcher.ingest import validate_record
@@ -111,14 +111,19 @@ def list_brokers(
 
 
 @router.get("/brokers/{ref}")
-def show_broker(ref: str, _: AdminDep, session: SessionDep) -> dict[str, Any]:
+def show_broker(ref: RecordKey, _: AdminDep, session: SessionDep) -> dict[str, Any]:
     """One broker with certificate status and workload."""
     return broker_view(session, get_broker(session, ref))
 
 
 @router.post("/brokers/{ref}/renew")
 def renew(
-    ref: str, body: RenewIn, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+    ref: RecordKey,
+    body: RenewIn,
+    request: Request,
+    _: AdminDep,
+    engine: EngineDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Set a new validity date (today or later) and level; waiting needs are routed again."""
     level = body.level.value if body.level is not None else None
@@ -129,7 +134,7 @@ def renew(
 
 @router.post("/brokers/{ref}/suspend")
 def suspend(
-    ref: str, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+    ref: RecordKey, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
 ) -> dict[str, Any]:
     """Suspend a broker: their token is refused, their unclaimed matches go to other brokers."""
     engine.set_broker_status(ref, suspended=True, reroute=False)
@@ -139,7 +144,7 @@ def suspend(
 
 @router.post("/brokers/{ref}/reinstate")
 def reinstate(
-    ref: str, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
+    ref: RecordKey, request: Request, _: AdminDep, engine: EngineDep, session: SessionDep
 ) -> dict[str, Any]:
     """Lift a suspension; needs nobody could take are routed again."""
     engine.set_broker_status(ref, suspended=False, reroute=False)
@@ -153,7 +158,7 @@ def unrouted(
     engine: EngineDep,
     lang: ReaderLangDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Needs no eligible broker could take, oldest first, each with the reason."""
     total, needs = engine.unrouted_needs(limit=limit, offset=offset)
@@ -212,7 +217,7 @@ def audit_trail(
 
 @router.post("/brokers/{ref}/tokens", status_code=status.HTTP_201_CREATED)
 def new_token(
-    ref: str,
+    ref: RecordKey,
     _: AdminDep,
     session: SessionDep,
     revoke_others: Annotated[bool, Query(description="revoke the broker's older tokens")] = False,
@@ -236,7 +241,7 @@ def webhook_deliveries(
     ] = None,
     broker: Annotated[str | None, Query(description="only this broker's deliveries")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Every webhook delivery with its attempts and last error, newest first."""
     broker_id = get_broker(session, broker).id if broker is not None else None
