@@ -38,7 +38,7 @@ from matcher.ingest import ImportFormatError, read_file, validate_record
 from matcher.permissions import Action, require
 from matcher.store import repo
 from matcher.store.models import NeedRow, TechnologyRow
-from matcher.store.repo.ownership import audit_hook, fields_of, record_facts
+from matcher.store.repo.ownership import audit_hook, fields_of, record_facts, revealed_ids
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,27 @@ def get_visible(session: Session, caller: Caller, side: Side, key: str) -> Any:
     return row
 
 
-def public_view(side: Side, row: TechnologyRow | NeedRow) -> Any:
-    """The public view of a stored row."""
-    return PUBLIC[side].model_validate(row)
+# What a teaser leaves out until the reader may see the parties: names and contact.
+PARTIES = {Side.technologies: {"owner": None}, Side.needs: {"enterprise": None, "contact": None}}
+
+
+def public_view(side: Side, row: TechnologyRow | NeedRow, *, full: bool = True) -> Any:
+    """The public view of a stored row; a teaser (no names, no contact) unless ``full``."""
+    view = PUBLIC[side].model_validate(row)
+    return view if full else view.model_copy(update=PARTIES[side])
+
+
+def revealed(session: Session, caller: Caller, side: Side, ids: list[int]) -> set[int]:
+    """The records the caller sees in full: every one for an admin; a broker's own (created
+    by them or in one of their deals)."""
+    if caller.broker is None:
+        return set(ids) if caller.is_admin else set()
+    return revealed_ids(session, side, broker_id=caller.broker.id, ids=ids)
+
+
+def show(session: Session, caller: Caller, side: Side, row: TechnologyRow | NeedRow) -> Any:
+    """One record as the caller may see it (full, or a teaser)."""
+    return public_view(side, row, full=row.id in revealed(session, caller, side, [row.id]))
 
 
 def fresh(engine: Engine, side: Side, ref: str) -> Any:
@@ -134,8 +152,9 @@ def list_page(
     page = repo.list_records(
         session, side=side, viewer=caller.viewer, where=where, limit=limit, offset=offset
     )
+    full = revealed(session, caller, side, [row.id for row in page.rows])
     return {
-        "items": [public_view(side, row) for row in page.rows],
+        "items": [public_view(side, row, full=row.id in full) for row in page.rows],
         "total": page.total,
         "limit": limit,
         "offset": offset,
@@ -319,11 +338,13 @@ def _record_id(match: Match, side: Side) -> int:
 
 
 def _to_public(
-    session: Session, matches: Sequence[Match], side: Side, lang: str
+    session: Session, caller: Caller, matches: Sequence[Match], side: Side, lang: str
 ) -> list[MatchPublic]:
-    """Matches with the summary of the record of ``side`` each points to, explained in ``lang``."""
+    """Matches with the summary of the record of ``side`` each points to, explained in ``lang``
+    (a teaser of the records the caller may not see in full)."""
     ids = [_record_id(m, side) for m in matches]
     rows = repo.rows_by_ids(session, repo.row_model(side), ids)
+    full = revealed(session, caller, side, ids)
     out: list[MatchPublic] = []
     for rank, (match, row_id) in enumerate(zip(matches, ids, strict=True), start=1):
         row = rows.get(row_id)
@@ -340,7 +361,9 @@ def _to_public(
                 technology_id=match.technology_id or None,
                 technology_ref=match.technology_ref,
                 title=match.title,
-                record=SUMMARY[side].model_validate(row),
+                record=SUMMARY[side]
+                .model_validate(row)
+                .model_copy(update={} if row_id in full else PARTIES[side]),
             )
         )
     return out
@@ -363,4 +386,4 @@ def keep_visible(
     ids = [_record_id(m, side) for m in matches]
     allowed = repo.visible_ids(session, side=side, ids=ids, viewer=caller.viewer)
     kept = [m for m, i in zip(matches, ids, strict=True) if i in allowed][:top]
-    return _to_public(session, kept, side, lang)
+    return _to_public(session, caller, kept, side, lang)
