@@ -19,6 +19,20 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always reads back with its timezone (UTC): SQLite stores none, so
+    without this the API would write times without an offset (not RFC 3339)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def utcnow() -> datetime:
@@ -31,10 +45,8 @@ class Base(DeclarativeBase):
 
 
 class Timestamped:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Catalogued(Timestamped):
@@ -48,9 +60,7 @@ class Catalogued(Timestamped):
         String(64), nullable=True, unique=True, index=True
     )
     # The broker who created the record through the API (None: imported, a form, an admin).
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("brokers.id", ondelete="SET NULL"), nullable=True
-    )
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TechnologyRow(Catalogued, Base):
@@ -99,7 +109,7 @@ class NeedRow(Catalogued, Base):
         String(16), default="pending", server_default="pending", index=True
     )
     routing_reason: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
-    routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    routed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class BrokerRow(Timestamped, Base):
@@ -136,7 +146,7 @@ class MatchRow(Base):
     explanations: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     rank: Mapped[int] = mapped_column(Integer)
     engine_version: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class EmbeddingRow(Base):
@@ -148,7 +158,7 @@ class EmbeddingRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ApiTokenRow(Base):
@@ -163,7 +173,7 @@ class ApiTokenRow(Base):
         ForeignKey("brokers.id", ondelete="CASCADE"), nullable=True, index=True
     )
     label: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -213,7 +223,7 @@ class FeedbackRow(Base):
     decision: Mapped[str] = mapped_column(String(16))  # accept | decline
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class DealRow(Timestamped, Base):
@@ -244,7 +254,7 @@ class DealEventRow(Base):
     from_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class WebhookDeliveryRow(Timestamped, Base):
@@ -276,4 +286,4 @@ class RecordEventRow(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -194,3 +194,12 @@ def test_the_catalogue_shows_brokers_a_teaser_of_other_parties(  # type: ignore[
         headers=broker_headers("B-02"),
     ).json()
     assert found["items"] and all(m["record"]["enterprise"] is None for m in found["items"])
+
+
+def test_timestamps_carry_their_timezone(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    created = client.post(f"{API}/needs", json=NEED, headers=admin_headers).json()
+    again = client.get(f"{API}/needs/{created['id']}", headers=admin_headers).json()
+    for stamp in (created["created_at"], again["created_at"], again["updated_at"]):
+        assert datetime.fromisoformat(stamp).utcoffset() is not None, stamp  # RFC 3339

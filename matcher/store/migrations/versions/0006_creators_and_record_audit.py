@@ -19,12 +19,11 @@ depends_on = None
 def upgrade() -> None:
     # Records imported or created before this revision have no creating broker: only an
     # administrator, or a broker with an open deal on them, may change them.
+    # A plain column, no foreign key: adding a constraint makes SQLite copy the table, and
+    # dropping the old copy would cascade to routed matches, deals and feedback.
     for table in ("technologies", "needs"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("created_by", sa.Integer(), nullable=True))
-            batch.create_foreign_key(
-                f"fk_{table}_created_by", "brokers", ["created_by"], ["id"], ondelete="SET NULL"
-            )
     op.create_table(
         "record_events",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -46,5 +45,4 @@ def downgrade() -> None:
     op.drop_table("record_events")
     for table in ("technologies", "needs"):
         with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(f"fk_{table}_created_by", type_="foreignkey")
             batch.drop_column("created_by")
