@@ -35,6 +35,7 @@ from matcher.catalog import RecordExistsError
 from matcher.domain import Match, Side
 from matcher.engine import Engine
 from matcher.ingest import ImportFormatError, read_file, validate_record
+from matcher.limits import PAST_DEADLINES_OK
 from matcher.permissions import Action, require
 from matcher.store import repo
 from matcher.store.models import NeedRow, TechnologyRow
@@ -162,10 +163,12 @@ def list_page(
 
 
 # -- writing ---------------------------------------------------------------------------------
-def validate(engine: Engine, side: Side, raw: dict[str, Any]) -> Any:
+def validate(engine: Engine, side: Side, raw: dict[str, Any], *, stored: bool = False) -> Any:
     """Validate like ``matcher import`` does; an invalid record answers 422 with each field's
-    problem (``RecordInvalidError`` through api/errors)."""
-    return validate_record(side.value, raw, engine.taxonomy)
+    problem (``RecordInvalidError`` through api/errors). ``stored``: an update that keeps the
+    stored deadline, which may have passed since."""
+    context = {PAST_DEADLINES_OK: True} if stored else None
+    return validate_record(side.value, raw, engine.taxonomy, context=context)
 
 
 def submit(request: Request, side: Side, record_id: int) -> None:
@@ -237,7 +240,7 @@ def update(
     if TEXT_FIELDS & changes.keys() and "language" not in changes:
         raw["language"] = None  # the text changed: detect its language again
     raw.update(changes)
-    record = validate(engine, side, raw)
+    record = validate(engine, side, raw, stored="deadline" not in changes)
     changed = any(
         getattr(record, name) != before[name]
         for name in side.record_model.model_fields

@@ -248,3 +248,25 @@ def test_security_headers_on_pages_and_api(client) -> None:  # type: ignore[no-u
     assert "content-security-policy" in api.headers
     docs = client.get("/docs")
     assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+def test_an_update_keeps_a_stored_deadline_that_has_passed(
+    client, service_engine, admin_headers
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from matcher.store.models import NeedRow
+
+    with service_engine.sessions() as session:  # time passes: the deadline is behind us
+        need = session.scalar(select(NeedRow).order_by(NeedRow.id))
+        need.deadline = (datetime.now(UTC) - timedelta(days=30)).date()
+        ref = need.ref
+        session.commit()
+    kept = client.patch(
+        f"{API}/needs/{ref}", json={"title": "A new title for it"}, headers=admin_headers
+    )
+    assert kept.status_code == 200, kept.text
+    moved = client.patch(
+        f"{API}/needs/{ref}", json={"deadline": "2020-01-01"}, headers=admin_headers
+    )
+    assert moved.status_code == 422 and moved.json()["errors"][0]["type"] == "deadline_past"
