@@ -51,6 +51,11 @@ ERROR_KEYS: dict[str, str] = {
     "unknown_region": "err.region_unknown",
     "trl_window": "err.trl_window",
     "budget_window": "err.budget_window",
+    "unknown_currency": "err.currency",
+    "deadline_past": "err.deadline_past",
+    "control_character": "err.control_character",
+    "surrogate_character": "err.control_character",
+    "too_long": "err.too_many",
     # the forms' own
     "text_too_long": "err.max_length",
 }

@@ -204,3 +204,20 @@ def test_json_problems_find_what_cannot_be_stored() -> None:
         ("control_character", ("body",)),
     ]
     assert list(limits.json_problems({"fine": [limits.MAX_ID, -limits.MAX_ID, "😀"]})) == []
+
+
+def test_the_forms_word_the_new_limits_in_both_languages() -> None:
+    from api.web.i18n import field_error_text
+    from matcher.errors import FieldError
+
+    for type_, ctx in [
+        ("deadline_past", {}),
+        ("unknown_currency", {"code": "XYZ"}),
+        ("control_character", {}),
+        ("surrogate_character", {}),
+        ("too_long", {"max_length": 20, "actual_length": 50}),
+    ]:
+        error = FieldError(type_, ("x",), "English text never shown as is", ctx)
+        zh, en = field_error_text("zh", error), field_error_text("en", error)
+        assert "English text" not in zh and "English text" not in en, type_
+        assert zh != en
