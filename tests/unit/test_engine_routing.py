@@ -85,3 +85,10 @@ def test_cli_routes_and_manages_brokers(engine, monkeypatch) -> None:  # type: i
     assert unrouted.exit_code == 0 and "still unrouted: 1" in unrouted.output
     neither = runner.invoke(app, ["route"])
     assert neither.exit_code == 2
+
+
+def test_keys_past_64_bits_are_simply_not_found(engine) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFoundError):
+        engine.match_and_route("99999999999999999999")
+    with pytest.raises(NotFoundError):
+        engine.broker("²")

@@ -69,8 +69,11 @@ def upsert_broker(session: Session, *, record: BrokerIn) -> tuple[BrokerRow, boo
 
 def get_by_ref_or_id(session: Session, model: type[Any], key: str | int) -> Any:
     """Find a row by numeric id or by its reference string."""
-    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-        row = session.get(model, int(key))
+    digits = isinstance(key, str) and key.isascii() and key.isdigit()
+    if isinstance(key, int) or digits:
+        number = int(key)
+        # beyond 64 bits no row has that id (and the database would refuse the value)
+        row = session.get(model, number) if 0 < number <= 2**63 - 1 else None
         if row is not None:
             return row
     return session.scalar(select(model).where(model.ref == str(key)))
