@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 import matcher.rank.learned.training
@@ -276,13 +276,11 @@ def test_feedback_grades_from_verdicts_and_deals(service_engine) -> None:
                     stage=stage,
                 )
             )
-        session.add(
-            FeedbackRow(
-                routed_id=routed[3].id,
-                broker_id=routed[3].broker_id,
-                decision="decline",
-                reason_code="no_capacity",
-            )
+        # one verdict per item and decision: rank 4's decline gives that reason instead
+        session.execute(
+            update(FeedbackRow)
+            .where(FeedbackRow.routed_id == routed[3].id, FeedbackRow.decision == "decline")
+            .values(reason_code="no_capacity")
         )
     grades = feedback_grades(engine)
     pair = lambda r: (r.need_id, r.technology_id)  # noqa: E731
