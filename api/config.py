@@ -6,7 +6,8 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me"
@@ -34,6 +35,35 @@ class ApiSettings(BaseSettings):
     background_matching: bool = Field(
         default=True, description="match and route new needs in a background worker"
     )
+    form_rate: str = Field(
+        default="5/minute;100/day",
+        description="public form submissions per client IP address ('limits' notation, "
+        "several separated by ';'): 429 beyond",
+    )
+    token_rate: str = Field(
+        default="600/minute", description="API requests per bearer token: 429 beyond"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="where request counts are kept: memory:// for one process, a shared "
+        "store (redis://host:6379) when several processes serve",
+    )
+
+    @property
+    def development(self) -> bool:
+        """Whether the service runs in development (local webhook receivers allowed)."""
+        return self.environment == "development"
+
+    @field_validator("form_rate", "token_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate; write e.g. '5/minute' or '5/minute;100/day'"
+            ) from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> ApiSettings:

@@ -12,9 +12,12 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.config import get_api_settings
+from matcher.errors import InvalidInputError
 from matcher.store.models import RoutedMatchRow, WebhookDeliveryRow
 from matcher.store.repo import brokers as brokers_repo
 from matcher.store.repo import deals as deals_repo
+from matcher.webhook_policy import UnresolvableHostError, check_webhook_url
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-TechMatch-Signature"
@@ -49,8 +52,17 @@ def deliver(
     retries: int = 4,
     backoff: float = 1.0,
     client: httpx.Client | None = None,
+    development: bool | None = None,
 ) -> WebhookDeliveryRow | None:
-    """POST one routed match to its broker's webhook with exponential back-off; record it."""
+    """POST one routed match to its broker's webhook with exponential back-off; record it.
+
+    The URL is checked again before every attempt (``matcher.webhook_policy``: its host may
+    point elsewhere by now): a refused URL ends the delivery as failed with the reason, without
+    a POST; a host that does not resolve is retried like a network error. ``development``
+    (loopback receivers allowed) defaults to the process's ``MATCHER_API_ENVIRONMENT``.
+    """
+    if development is None:
+        development = get_api_settings().development
     with factory() as session:
         routed = deals_repo.routed(session, routed_id)
         broker = deals_repo.broker(session, routed.broker_id) if routed else None
@@ -71,12 +83,21 @@ def deliver(
             for attempt in range(1, retries + 1):
                 delivery.attempts = attempt
                 try:
+                    check_webhook_url(broker.webhook_url, development=development)
+                    # httpx follows no redirect: a 3xx cannot lead the POST elsewhere
                     response = http.post(broker.webhook_url, content=body, headers=headers)
                     delivery.last_status_code = response.status_code
                     if response.status_code < 300:
                         delivery.status = "delivered"
                         break
                     delivery.last_error = f"HTTP {response.status_code}"
+                except UnresolvableHostError as exc:
+                    delivery.last_error = str(exc)
+                except InvalidInputError as exc:
+                    log.warning("webhook of broker %s refused: %s", broker.ref, exc)
+                    delivery.attempts = attempt - 1  # POSTs made
+                    delivery.status, delivery.last_error = "failed", f"refused: {exc}"
+                    break
                 except httpx.HTTPError as exc:
                     delivery.last_error = f"{type(exc).__name__}: {exc}"
                 session.commit()

@@ -149,11 +149,29 @@ def service_engine(tmp_path: Path, demo_home_template: Path, encoder: Encoder): 
 
 
 @pytest.fixture
-def api_settings():  # type: ignore[no-untyped-def]
-    """Service settings for tests: matching runs inline so results are there on return."""
-    from api.config import ApiSettings
+def api_settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Service settings for tests: matching runs inline so results are there on return; rate
+    limits generous (tests/service/test_abuse.py sets tight ones); webhook URLs on example.org
+    resolve to a public address without DNS (tests run offline)."""
+    import ipaddress
 
-    return ApiSettings(background_matching=False, webhook_backoff_s=0.01)
+    from api.config import ApiSettings
+    from matcher import webhook_policy
+
+    resolve = webhook_policy.resolve
+
+    def offline_resolve(host: str, port: int) -> list[webhook_policy.IPAddress]:
+        if host in ("example.org", "example.com"):
+            return [ipaddress.ip_address("93.184.215.14")]
+        return resolve(host, port)
+
+    monkeypatch.setattr(webhook_policy, "resolve", offline_resolve)
+    return ApiSettings(
+        background_matching=False,
+        webhook_backoff_s=0.01,
+        form_rate="10000/minute",
+        token_rate="100000/minute",
+    )
 
 
 @pytest.fixture

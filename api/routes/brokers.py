@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
-from api.deps import BrokerDep, EngineDep, Offset, ReaderLangDep, RecordId, SessionDep
+from api.deps import (
+    ApiSettingsDep,
+    BrokerDep,
+    EngineDep,
+    Offset,
+    ReaderLangDep,
+    RecordId,
+    SessionDep,
+)
 from matcher.deal import DECLINE_REASONS
 from matcher.permissions import Action, require
 from matcher.store.models import (
@@ -23,6 +31,7 @@ from matcher.store.models import (
 )
 from matcher.store.repo import deals as deals_repo
 from matcher.store.repo.routing import broker_load
+from matcher.webhook_policy import check_webhook_url
 
 router = APIRouter(prefix="/api/v1", tags=["brokers"])
 
@@ -156,7 +165,11 @@ def own_routed(session: Session, broker: BrokerRow, routed_id: int) -> RoutedMat
 
 # -- request bodies ----------------------------------------------------------------------
 class WebhookIn(BaseModel):
-    """Where routed matches are POSTed, and the secret their HMAC signature uses."""
+    """Where routed matches are POSTed, and the secret their HMAC signature uses.
+
+    The URL's form is checked here; where it may point (https, public addresses only) by
+    ``matcher.webhook_policy`` in ``set_webhook``, which knows the environment.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -200,10 +213,17 @@ def me(caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.put("/brokers/me/webhook")
-def set_webhook(body: WebhookIn, caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
-    """Set the URL that receives each routed match, signed with the given secret."""
+def set_webhook(
+    body: WebhookIn, caller: BrokerDep, session: SessionDep, settings: ApiSettingsDep
+) -> dict[str, Any]:
+    """Set the URL that receives each routed match, signed with the given secret.
+
+    The URL must be https:// to a public address (http:// to this machine in development);
+    anything else answers 422 with the reason.
+    """
     broker = caller.broker
     assert broker is not None
+    check_webhook_url(body.url, development=settings.development)
     broker.webhook_url = body.url
     broker.webhook_secret = body.secret
     session.commit()
