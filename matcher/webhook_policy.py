@@ -30,8 +30,8 @@ _REFUSED_KINDS = (
     ("a loopback address", "is_loopback"),
     ("a link-local address", "is_link_local"),
     ("a multicast address", "is_multicast"),
-    ("a private address", "is_private"),
     ("a reserved address", "is_reserved"),
+    ("a private address", "is_private"),
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTTPS_ONLY = (

@@ -5,12 +5,18 @@ No account and no JavaScript: a submitter fills a form, gets a private tracking 
 Every form is protected by a signed double-submit CSRF token, validated by the engine like the
 CLI and the API (``Engine.submit``), and shown in English or Chinese. A submission calls the
 engine once (validate, store, link the tracking token) and queues matching.
+
+Against spam: submissions per client address are limited (``MATCHER_API_FORM_RATE``, 429
+beyond, ``api.ratelimit``), and each form carries a field people do not see (``website``); a
+submission that fills it is dropped, logged, and answered like an accepted one, so a bot learns
+nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.config import ApiSettings
 from api.deps import ApiSettingsDep, EngineDep
+from api.ratelimit import client_address
 from api.web.choices import domain_groups, region_groups, trl_levels
 from api.web.csrf import CSRF_FIELD, csrf_ok, csrf_token_for, read_done, sign_done
 from api.web.i18n import field_error_text, t
@@ -27,6 +34,7 @@ from matcher import intake
 from matcher.domain import IPStatus, Licensing, Side
 from matcher.engine import Engine
 from matcher.errors import FieldError, RecordInvalidError
+from matcher.store.repo.tracking import PREFIX, new_token
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,7 @@ DONE_COOKIE = "tm_done"
 DONE_MAX_AGE_S = 3600
 MAX_BODY_BYTES = 512 * 1024
 FORM_ERRORS = "_form"  # problems no field of the form can show
+HONEYPOT_FIELD = "website"  # hidden from people (CSS); a bot that fills every field fills it
 
 router = APIRouter(include_in_schema=False)
 
@@ -229,10 +238,45 @@ def _store(
     return submission
 
 
+def _too_many(request: Request, form: FormSpec, lang: str, retry_after_s: int) -> Response:
+    response = error_page(
+        request,
+        lang,
+        status_code=429,
+        title=t(lang, "ratelimit.title"),
+        message=t(lang, "ratelimit.message", seconds=retry_after_s),
+        back=f"{form.path}?lang={lang}",
+    )
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response
+
+
+def _accepted(
+    request: Request, form: FormSpec, settings: ApiSettings, lang: str, *, ref: str, token: str
+) -> Response:
+    """303 to the confirmation page, which the signed cookie tells what was stored."""
+    done = sign_done(settings, {"kind": form.side.singular, "ref": ref, "token": token})
+    response = RedirectResponse(f"{form.done_path}?lang={lang}", status_code=303)
+    response.set_cookie(
+        DONE_COOKIE,
+        done,
+        max_age=DONE_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
+    return response
+
+
 async def _submit(
     request: Request, form: FormSpec, engine: Engine, settings: ApiSettings
 ) -> Response:
     lang, remember = choose_language(request)
+    client = client_address(request)
+    refusal = request.app.state.rate_limits.hit_form(client)
+    if refusal is not None:
+        log.warning("form %s: %s past %s, refused", form.path, client, refusal.rate_text)
+        return _too_many(request, form, lang, refusal.retry_after_s)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
         return _refused(request, form, lang, 413, "toolarge")
@@ -240,6 +284,11 @@ async def _submit(
     submitted = data.get(CSRF_FIELD)
     if not csrf_ok(request, settings, submitted if isinstance(submitted, str) else None):
         return _refused(request, form, lang, 400, "csrf")
+    if str(data.get(HONEYPOT_FIELD) or "").strip():
+        # a bot: answer as if stored (a reference and a tracking link that lead nowhere)
+        log.warning("form %s: hidden field filled by %s, submission dropped", form.path, client)
+        decoy = PREFIX[form.side] + secrets.token_hex(4).upper()
+        return _accepted(request, form, settings, lang, ref=decoy, token=new_token())
     values, raw = raw_record(form, data)
     outcome = _store(request, form, engine, settings, values, raw)
     if isinstance(outcome, list):
@@ -254,19 +303,7 @@ async def _submit(
             remember_lang=remember,
             csrf=csrf_token_for(request, settings),
         )
-    done = sign_done(
-        settings, {"kind": form.side.singular, "ref": outcome.ref, "token": outcome.token}
-    )
-    response = RedirectResponse(f"{form.done_path}?lang={lang}", status_code=303)
-    response.set_cookie(
-        DONE_COOKIE,
-        done,
-        max_age=DONE_MAX_AGE_S,
-        httponly=True,
-        samesite="lax",
-        secure=secure(request),
-    )
-    return response
+    return _accepted(request, form, settings, lang, ref=outcome.ref, token=outcome.token)
 
 
 def _confirmation(request: Request, form: FormSpec, settings: ApiSettings) -> Response:

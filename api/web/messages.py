@@ -37,6 +37,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.confidential_help": "Only certified brokers see the details; the record is "
         "never listed publicly.",
         "form.chars_max": "At most {max} characters.",
+        "form.honeypot": "Leave this field empty (it catches automated spam).",
         # TRL
         "trl.levels_title": "What do the readiness levels mean?",
         "trl.option": "TRL {trl} — {name}",
@@ -185,6 +186,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "toolarge.title": "Submission too large",
         "toolarge.message": "The form data is larger than we accept. Please shorten the "
         "description and try again.",
+        "ratelimit.title": "Too many submissions",
+        "ratelimit.message": "We received more forms from your network than we accept in a "
+        "short time. Please wait {seconds} seconds, then go back and submit again.",
         # validation messages
         "err.required": "This field is required.",
         "err.min_length": "Please enter at least {min_length} characters.",
@@ -235,6 +239,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.confidential": "保密",
         "form.confidential_help": "仅持证技术经纪人可查看详细内容，不会公开展示。",
         "form.chars_max": "最多 {max} 个字符。",
+        "form.honeypot": "请勿填写此栏（用于拦截自动发送的垃圾信息）。",
         "trl.levels_title": "技术成熟度各等级是什么意思？",
         "trl.option": "TRL {trl} — {name}",
         "trl.level": "TRL {trl}",
@@ -363,6 +368,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "notfound.track": "没有与此进度链接对应的提交记录。请检查链接是否复制完整。",
         "toolarge.title": "提交内容过大",
         "toolarge.message": "表单数据超出允许的大小。请缩短描述后重试。",
+        "ratelimit.title": "提交过于频繁",
+        "ratelimit.message": "短时间内来自您所在网络的表单超出了允许的数量。"
+        "请等待 {seconds} 秒后返回重新提交。",
         "err.required": "此项为必填项。",
         "err.min_length": "请至少输入 {min_length} 个字符。",
         "err.max_length": "最多可输入 {max_length} 个字符（您输入了 {actual_length} 个）。",
