@@ -65,8 +65,8 @@ class RateLimits:
 
 
 def client_address(request: Request) -> str:
-    """The client's IP address as the server sees it (behind a proxy, run uvicorn with
-    ``--proxy-headers`` so that this is the visitor's, not the proxy's)."""
+    """The client's IP address as the server sees it: uvicorn takes the visitor's from
+    ``X-Forwarded-For`` when the proxy is trusted (``FORWARDED_ALLOW_IPS``), else the proxy's."""
     return request.client.host if request.client else "unknown"
 
 
