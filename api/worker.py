@@ -28,6 +28,7 @@ def announce(engine: Engine, settings: ApiSettings, routed_ids: list[int]) -> No
             timeout=settings.webhook_timeout_s,
             retries=settings.webhook_retries,
             backoff=settings.webhook_backoff_s,
+            development=settings.development,
         )
 
 

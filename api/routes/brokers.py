@@ -223,6 +223,7 @@ def set_webhook(
     """
     broker = caller.broker
     assert broker is not None
+    require(caller.acting, Action.set_webhook)
     check_webhook_url(body.url, development=settings.development)
     broker.webhook_url = body.url
     broker.webhook_secret = body.secret
