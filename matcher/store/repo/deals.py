@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
@@ -12,9 +10,7 @@ from matcher.store.models import (
     DealEventRow,
     DealRow,
     FeedbackRow,
-    NeedRow,
     RoutedMatchRow,
-    TechnologyRow,
 )
 
 
@@ -200,21 +196,3 @@ def add_feedback(
     session.add(row)
     session.flush()
     return row
-
-
-def parties(
-    session: Session, rows: Sequence[RoutedMatchRow | DealRow]
-) -> tuple[dict[int, NeedRow], dict[int, TechnologyRow], dict[int, BrokerRow]]:
-    """The needs, technologies and brokers some inbox items or deals pair, by id."""
-    need_ids = {r.need_id for r in rows}
-    tech_ids = {r.technology_id for r in rows}
-    broker_ids = {r.broker_id for r in rows}
-    needs = {n.id: n for n in session.scalars(select(NeedRow).where(NeedRow.id.in_(need_ids)))}
-    techs = {
-        t.id: t
-        for t in session.scalars(select(TechnologyRow).where(TechnologyRow.id.in_(tech_ids)))
-    }
-    brokers = {
-        b.id: b for b in session.scalars(select(BrokerRow).where(BrokerRow.id.in_(broker_ids)))
-    }
-    return needs, techs, brokers

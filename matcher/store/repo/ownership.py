@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from matcher.domain import Side
 from matcher.permissions import RecordFacts
 from matcher.store.models import DealRow, NeedRow, RecordEventRow, RoutedMatchRow, TechnologyRow
-
-OPEN_STAGES = ("claimed", "contacted", "nda_signed", "negotiating")
+from matcher.store.repo.routing import OPEN_STAGES
 
 
 def record_facts(session: Session, side: Side, row: TechnologyRow | NeedRow) -> RecordFacts:

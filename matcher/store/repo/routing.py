@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -157,8 +156,3 @@ def take_back(session: Session, broker_id: int) -> list[RoutedMatchRow]:
     for row in rows:
         row.state = RETURNED
     return rows
-
-
-def need_ids_of(rows: Sequence[Any]) -> list[int]:
-    """The distinct needs of some routed rows, in order."""
-    return list(dict.fromkeys(row.need_id for row in rows))
