@@ -131,10 +131,9 @@ def take_back_lapsed(session: Session, *, today: date, tax: Taxonomy) -> list[in
         why = "suspended" if broker.suspended else "expired"
         note = written([Reason("returned", {"broker": broker.ref, "why": why})], tax)
         for row in routes.take_back(session, broker.id):
-            row.reason = f"{row.reason}; {note['en']}"
-            row.reasons = {
-                lang: f"{(row.reasons or {}).get(lang, row.reason)}; {text}"
-                for lang, text in note.items()
-            }
+            # an old row has its English reason only: the note follows it in each language
+            before = {lang: (row.reasons or {}).get(lang, row.reason) for lang in note}
+            row.reasons = {lang: f"{before[lang]}; {text}" for lang, text in note.items()}
+            row.reason = row.reasons["en"]
             needs.append(row.need_id)
     return list(dict.fromkeys(needs))
