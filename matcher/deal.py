@@ -26,9 +26,10 @@ from matcher.errors import (
 )
 from matcher.store.models import DealEventRow, DealRow, FeedbackRow, RoutedMatchRow
 from matcher.store.repo import deals as repo
+from matcher.store.repo.routing import OPEN_STAGES
 
 STAGES = ("claimed", "contacted", "nda_signed", "negotiating", "agreed", "closed_lost")
-OPEN = ("claimed", "contacted", "nda_signed", "negotiating")
+OPEN = OPEN_STAGES  # the stages in which a deal is still worked (and counts as load)
 NEXT = {
     "claimed": "contacted",
     "contacted": "nda_signed",
