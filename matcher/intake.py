@@ -7,7 +7,7 @@ stored, or neither is. Matching is the caller's next step (the service queues it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,12 @@ from matcher.store.repo import tracking
 
 # Stands in for the reference a submission gets when it is stored, to check the other fields.
 _PLACEHOLDER_REF = "X-PENDING"
+# Why a chosen id is refused: one answer whatever the id, so it tells nothing about the store.
+CHOSEN_ID = FieldError(
+    type="id_assigned",
+    loc=("id",),
+    msg="leave id out: the service assigns a reference and returns it in the answer (ref)",
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,26 @@ def problems(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> list[Field
     except RecordInvalidError as exc:
         return exc.errors
     return []
+
+
+def reference_for(
+    side: Side, chosen: str | None, sessions: Callable[[], Session], *, may_choose: bool
+) -> str:
+    """The reference a new record gets: the chosen one, or a fresh unused one (``T-…``/``N-…``).
+
+    Only those who may choose ids (administrators) choose one; for anyone else a chosen id is
+    refused before the store is read, with one answer for every id, so that creating a record
+    cannot tell whether a record the caller may not read exists (a 409 would).
+
+    Raises:
+        RecordInvalidError: an id was chosen by someone who may not choose it.
+    """
+    if chosen:
+        if not may_choose:
+            raise RecordInvalidError([CHOSEN_ID])
+        return chosen
+    with sessions() as session:
+        return tracking.new_reference(session, side=Side(side))
 
 
 def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
@@ -70,9 +96,7 @@ def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
 
     with catalog.writing():  # the generated reference stays free until it is written
         fields = dict(raw)
-        if not fields.get("id"):
-            with catalog.sessions() as session:
-                fields["id"] = tracking.new_reference(session, side=side)
+        fields["id"] = reference_for(side, fields.get("id"), catalog.sessions, may_choose=True)
         record = validate_record(side.value, fields, catalog.taxonomy)
         assert isinstance(record, TechnologyIn | NeedIn)
         catalog.create(side, record, before_commit=link)

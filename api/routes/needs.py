@@ -27,6 +27,7 @@ from api.schemas import (
     NeedUpdate,
     Page,
 )
+from matcher import intake
 from matcher.domain import Side
 
 router = APIRouter(prefix="/api/v1/needs", tags=["needs"])
@@ -35,8 +36,12 @@ SIDE = Side.needs
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=NeedPublic)
 def create_need(request: Request, engine: EngineDep, caller: StaffDep, body: NeedCreate) -> Any:
-    """Add a need (admin or broker); it is matched and routed to brokers."""
-    return records.create(request, engine, caller, SIDE, body)
+    """Add a need (admin or broker); it is matched and routed to brokers.
+
+    A broker leaves ``id`` out (the service assigns the reference); an admin may choose it.
+    """
+    ref = intake.reference_for(SIDE, body.id, engine.sessions, may_choose=caller.is_admin)
+    return records.create(request, engine, caller, SIDE, body.model_copy(update={"id": ref}))
 
 
 @router.post("/import", response_model=ImportReport)

@@ -27,6 +27,7 @@ from api.schemas import (
     TechnologyPublic,
     TechnologyUpdate,
 )
+from matcher import intake
 from matcher.domain import Side
 
 router = APIRouter(prefix="/api/v1/technologies", tags=["technologies"])
@@ -37,8 +38,12 @@ SIDE = Side.technologies
 def create_technology(
     request: Request, engine: EngineDep, caller: StaffDep, body: TechnologyCreate
 ) -> Any:
-    """Add a technology (admin or broker); validated like ``matcher import``."""
-    return records.create(request, engine, caller, SIDE, body)
+    """Add a technology (admin or broker); validated like ``matcher import``.
+
+    A broker leaves ``id`` out (the service assigns the reference); an admin may choose it.
+    """
+    ref = intake.reference_for(SIDE, body.id, engine.sessions, may_choose=caller.is_admin)
+    return records.create(request, engine, caller, SIDE, body.model_copy(update={"id": ref}))
 
 
 @router.post("/import", response_model=ImportReport)

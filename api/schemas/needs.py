@@ -24,9 +24,14 @@ from matcher.domain import (
 
 
 class NeedCreate(NeedIn):
-    """A new need: the import fields of data/FORMATS.md; ``id`` is generated if absent."""
+    """A new need: the import fields of data/FORMATS.md; ``id`` only from an admin."""
 
-    id: Ref | None = None  # type: ignore[assignment]
+    id: Ref | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="administrators only, to choose the reference; brokers leave it out "
+        "(a broker's id is refused with 422) and every record without one gets a fresh "
+        "reference, returned as ref",
+    )
 
     @model_validator(mode="after")
     def _windows(self) -> NeedCreate:
