@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from api.config import get_api_settings
 from matcher.engine import Engine
@@ -13,6 +14,14 @@ from matcher.store import repo
 from matcher.store.repo import brokers as brokers_repo
 from matcher.store.repo import routing as routing_repo
 from matcher.store.repo.tokens import issue_token
+
+# uvicorn's options for the service. The HTTP/1.1 parser is named, not picked by what is
+# installed ("auto" prefers httptools), so that the limit below is the one that holds: how much
+# of a request's line and headers h11 buffers before it gives up on the request. Its default
+# (16 KiB) is hit before the app sees the request, and the server then closes the connection
+# while the client still sends: a long URL got a reset instead of the app's 414 (above
+# MATCHER_API_MAX_URL_BYTES). With 2 MiB of room every URL up to 2 MiB gets its 414.
+SERVER_OPTIONS: dict[str, Any] = {"http": "h11", "h11_max_incomplete_event_size": 2 * 1024 * 1024}
 
 
 def write_demo_tokens(engine: Engine, path: Path) -> None:
@@ -67,7 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  need form:        {base}/needs/new   (中文: {base}/needs/new?lang=zh)")
     print(f"  technology form:  {base}/technologies/new")
     print(f"  API docs:         {base}/docs")
-    uvicorn.run(create_app(engine, settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(engine, settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        **SERVER_OPTIONS,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
