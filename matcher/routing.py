@@ -70,7 +70,7 @@ def route_need(
     active = frozenset(t for t, row in pairs.items() if row.state != routes.RETURNED)
     found = repo.rows_by_ids(session, TechnologyRow, [m.technology_id for m in matches])
     technologies = {i: t for i, t in found.items() if t.status == repo.ACTIVE}
-    brokers = routes.brokers(session)
+    brokers = routes.brokers(session, lock=True)  # before their loads: see routes.brokers
     loads = routes.broker_loads(session)
     result = plan(
         need,

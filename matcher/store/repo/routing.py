@@ -16,9 +16,15 @@ WAITING = ("new", "seen")  # routed to a broker, not yet claimed or declined
 RETURNED = "returned"  # taken back from a lapsed broker, to be routed again
 
 
-def brokers(session: Session) -> list[BrokerRow]:
-    """Every broker, by id."""
-    return list(session.scalars(select(BrokerRow).order_by(BrokerRow.id)))
+def brokers(session: Session, *, lock: bool = False) -> list[BrokerRow]:
+    """Every broker, by id; with ``lock``, their rows held until commit (FOR UPDATE).
+
+    Routing locks them before it reads the brokers' loads: a routing elsewhere that could fill
+    the same broker waits until this one's items are committed, then counts them. (SQLite has
+    no row locks; its one writer at a time serializes routings already.)
+    """
+    stmt = select(BrokerRow).order_by(BrokerRow.id)
+    return list(session.scalars(stmt.with_for_update() if lock else stmt))
 
 
 def broker_loads(session: Session, broker_ids: Iterable[int] | None = None) -> dict[int, int]:

@@ -1,0 +1,58 @@
+"""Races across processes on the store: parallel routings of different needs to one broker, and
+parallel rewrites of one need's stored matches, on SQLite and PostgreSQL (each thread its own
+connection, as each process would have)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from matcher.engine import Engine
+from matcher.route import RoutingState
+from matcher.routing import route_need
+from matcher.store import repo
+from matcher.store.db import transaction
+from matcher.store.models import NeedRow, RoutedMatchRow
+from matcher.store.repo.routing import WAITING
+from tests.service.test_races import PARALLEL, in_parallel
+from tests.unit.fakes import FakeEncoder, broker, fake_settings, need, technologies
+
+
+@pytest.fixture
+def engine(tmp_path: Path, database_url: str) -> Iterator[Engine]:
+    """A fake-encoder engine: three technologies, one broker with room for one item, and as
+    many needs as there are parallel calls, each answered by the technologies."""
+    eng = Engine(fake_settings(tmp_path / "home", database_url), encoder=FakeEncoder())
+    eng.save_records("technologies", technologies())
+    eng.save_records("brokers", [broker("B-1", capacity=1)])
+    eng.save_records("needs", [need(f"N-{i}") for i in range(PARALLEL)])
+    yield eng
+    eng.close()
+
+
+def test_parallel_routings_never_fill_a_broker_past_capacity(engine: Engine) -> None:
+    matches = {i: engine.match_need(f"N-{i}", top=10, persist=False) for i in range(PARALLEL)}
+    assert all(matches.values())
+    rules = engine.routing_rules
+
+    def route(i: int) -> RoutingState:
+        with transaction(engine.sessions) as session:
+            row = repo.get_by_ref_or_id(session, NeedRow, f"N-{i}")
+            assert row is not None
+            outcome = route_need(
+                session, row, matches[i], today=date.today(), tax=engine.taxonomy, rules=rules
+            )
+            return outcome.state
+
+    out = in_parallel(route)
+    assert not out.errors, out.errors
+    with engine.sessions() as session:
+        waiting = session.scalar(
+            select(func.count(RoutedMatchRow.id)).where(RoutedMatchRow.state.in_(WAITING))
+        )
+    assert waiting == 1
+    assert sorted(out.results) == [RoutingState.routed] + [RoutingState.unrouted] * (PARALLEL - 1)
