@@ -16,7 +16,7 @@ from matcher.route import RoutingState
 from matcher.routing import route_need
 from matcher.store import repo
 from matcher.store.db import transaction
-from matcher.store.models import NeedRow, RoutedMatchRow
+from matcher.store.models import MatchRow, NeedRow, RoutedMatchRow, TechnologyRow
 from matcher.store.repo.routing import WAITING
 from tests.service.test_races import PARALLEL, in_parallel
 from tests.unit.fakes import FakeEncoder, broker, fake_settings, need, technologies
@@ -56,3 +56,37 @@ def test_parallel_routings_never_fill_a_broker_past_capacity(engine: Engine) -> 
         )
     assert waiting == 1
     assert sorted(out.results) == [RoutingState.routed] + [RoutingState.unrouted] * (PARALLEL - 1)
+
+
+def test_parallel_rewrites_of_a_needs_matches_store_one_ranking(engine: Engine) -> None:
+    with engine.sessions() as session:
+        need_id = repo.get_by_ref_or_id(session, NeedRow, "N-0").id
+        technology_ids = list(session.scalars(select(TechnologyRow.id).order_by(TechnologyRow.id)))
+
+    def rewrite(i: int) -> None:
+        # each call ranks the technologies in its own order, as rankings a moment apart might
+        order = technology_ids[i % 3 :] + technology_ids[: i % 3]
+        rows = [
+            MatchRow(
+                need_id=need_id,
+                technology_id=technology_id,
+                score=1.0 - rank / 10,
+                components={},
+                explanation=f"call {i}",
+                rank=rank,
+                engine_version="test",
+            )
+            for rank, technology_id in enumerate(order, start=1)
+        ]
+        with transaction(engine.sessions) as session:
+            repo.replace_matches(session, need_id=need_id, matches=rows)
+
+    out = in_parallel(rewrite)
+    assert not out.errors, out.errors
+    with engine.sessions() as session:
+        stored = session.execute(
+            select(MatchRow.technology_id, MatchRow.explanation).where(MatchRow.need_id == need_id)
+        ).all()
+    # one call's ranking, whole: every technology once, all from the same call
+    assert sorted(t for t, _ in stored) == technology_ids
+    assert len({explanation for _, explanation in stored}) == 1

@@ -101,7 +101,13 @@ def rows_by_ids(session: Session, model: type[Any], ids: Iterable[int]) -> dict[
 
 
 def replace_matches(session: Session, *, need_id: int, matches: Sequence[MatchRow]) -> None:
-    """Replace the stored matches of a need with a fresh ranking."""
+    """Replace the stored matches of a need with a fresh ranking.
+
+    The need's row is locked first (FOR UPDATE, until commit): a replacement elsewhere waits,
+    then deletes what this one stored instead of inserting its pairs a second time. (SQLite's
+    one writer at a time does the same there.)
+    """
+    session.execute(select(NeedRow.id).where(NeedRow.id == need_id).with_for_update())
     session.execute(delete(MatchRow).where(MatchRow.need_id == need_id))
     session.add_all(matches)
 
