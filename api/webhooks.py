@@ -17,7 +17,7 @@ from matcher.errors import InvalidInputError
 from matcher.store.models import RoutedMatchRow, WebhookDeliveryRow
 from matcher.store.repo import brokers as brokers_repo
 from matcher.store.repo import deals as deals_repo
-from matcher.webhook_policy import UnresolvableHostError, check_webhook_url
+from matcher.webhook_policy import IPAddress, UnresolvableHostError, check_webhook_url
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-TechMatch-Signature"
@@ -44,6 +44,23 @@ def payload(routed: RoutedMatchRow) -> dict[str, Any]:
     }
 
 
+def pinned_post(
+    http: httpx.Client, url: str, address: IPAddress, *, body: bytes, headers: dict[str, str]
+) -> httpx.Request:
+    """A POST to ``url`` that connects to ``address`` (one the URL policy checked) instead of
+    resolving the host again, which DNS may by now answer with an address inside (rebinding).
+    The URL's host stays the request's Host header and TLS's name (SNI and the certificate).
+    """
+    target = httpx.URL(url)
+    return http.build_request(
+        "POST",
+        target.copy_with(host=str(address)),
+        content=body,
+        headers={**headers, "Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": target.raw_host.decode("ascii")},
+    )
+
+
 def deliver(
     factory: sessionmaker[Session],
     routed_id: int,
@@ -57,8 +74,9 @@ def deliver(
     """POST one routed match to its broker's webhook with exponential back-off; record it.
 
     The URL is checked again before every attempt (``matcher.webhook_policy``: its host may
-    point elsewhere by now): a refused URL ends the delivery as failed with the reason, without
-    a POST; a host that does not resolve is retried like a network error. ``development``
+    point elsewhere by now) and the POST goes to an address that check passed, IPv4 first
+    (``pinned_post``): a refused URL ends the delivery as failed with the reason, without a
+    POST; a host that does not resolve is retried like a network error. ``development``
     (loopback receivers allowed) defaults to the process's ``MATCHER_API_ENVIRONMENT``.
     """
     if development is None:
@@ -83,9 +101,13 @@ def deliver(
             for attempt in range(1, retries + 1):
                 delivery.attempts = attempt
                 try:
-                    check_webhook_url(broker.webhook_url, development=development)
+                    checked = check_webhook_url(broker.webhook_url, development=development)
+                    address = min(checked, key=lambda a: a.version)
+                    request = pinned_post(
+                        http, broker.webhook_url, address, body=body, headers=headers
+                    )
                     # httpx follows no redirect: a 3xx cannot lead the POST elsewhere
-                    response = http.post(broker.webhook_url, content=body, headers=headers)
+                    response = http.send(request)
                     delivery.last_status_code = response.status_code
                     if response.status_code < 300:
                         delivery.status = "delivered"

@@ -10,7 +10,9 @@ service (169.254.169.254), the database next door or the server itself. The rule
   development), link-local, multicast, reserved, unspecified or shared (carrier NAT) address,
   whether written as an IP literal or reached through a host name;
 - a host name must resolve now; it is resolved again before every delivery, so a name that
-  later points inside (DNS rebinding) is refused then.
+  later points inside (DNS rebinding) is refused then, and the delivery connects to an address
+  this check passed (``check_webhook_url`` returns them) instead of resolving the name once
+  more, so a name that points inside between the check and the connection is not followed.
 """
 
 from __future__ import annotations
@@ -89,13 +91,17 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return sorted(found, key=str)
 
 
-def check_webhook_url(url: str, *, development: bool) -> None:
+def check_webhook_url(url: str, *, development: bool) -> list[IPAddress]:
     """Refuse a webhook URL the server must not POST to; see the module docstring.
 
     Args:
         url: the absolute URL a broker gave.
         development: the service runs in development: loopback receivers are allowed, over
             http too.
+
+    Returns:
+        The addresses the host stands for now, each checked: a delivery connects to one of
+        them, never to a fresh answer for the name.
 
     Raises:
         InvalidInputError: with a message that says what to change (``UnresolvableHostError``
@@ -128,6 +134,7 @@ def check_webhook_url(url: str, *, development: bool) -> None:
             )
     if scheme == "http" and not all(a.is_loopback for a in addresses):
         raise InvalidInputError(_HTTPS_ONLY)
+    return addresses
 
 
 def _ip_literal(host: str) -> IPAddress | None:
