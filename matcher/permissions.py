@@ -96,7 +96,7 @@ BROKERS = frozenset({Role.admin, Role.broker, Role.lapsed_broker})
 # The table: action → who may. Record-level checks (ownership) follow in ``decide``.
 RULES: dict[Action, Rule] = {
     Action.read_record: Rule(STAFF),
-    Action.create_record: Rule(STAFF),
+    Action.create_record: Rule(STAFF, fields=ADMIN_ONLY_FIELDS),
     Action.update_record: Rule(STAFF, needs_record=True, fields=ADMIN_ONLY_FIELDS),
     Action.archive_record: Rule(STAFF, needs_record=True),
     Action.search: Rule(STAFF),
@@ -122,7 +122,10 @@ def decide(
     *,
     changes: Iterable[str] = (),
 ) -> Decision:
-    """Whether ``actor`` may do ``action`` (on ``record``, changing ``changes``), and why not."""
+    """Whether ``actor`` may do ``action`` (on ``record``, changing ``changes``), and why not.
+
+    ``changes``: the fields an update sends, or those a new record sets away from their default.
+    """
     rule = RULES[action]
     if actor.role not in rule.roles:
         if actor.role is Role.lapsed_broker:
@@ -132,11 +135,11 @@ def decide(
         return Decision(False, f"{actor.role.value} may not {action.value.replace('_', ' ')}")
     if actor.role is Role.admin:
         return Decision(True)
+    admin_only = sorted(set(changes) & rule.fields)
+    if admin_only:
+        return Decision(False, f"{', '.join(admin_only)}: only an administrator may change it")
     if rule.needs_record:
         assert record is not None, f"{action} needs the record's facts"
-        admin_only = sorted(set(changes) & rule.fields)
-        if admin_only:
-            return Decision(False, f"{', '.join(admin_only)}: only an administrator may change it")
         if not owns(actor, record):
             return Decision(
                 False,

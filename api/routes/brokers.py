@@ -236,6 +236,7 @@ def remove_webhook(caller: BrokerDep, session: SessionDep) -> dict[str, Any]:
     """Stop webhook deliveries."""
     broker = caller.broker
     assert broker is not None
+    require(caller.acting, Action.set_webhook)  # removing one is setting it: not when lapsed
     broker.webhook_url = None
     broker.webhook_secret = None
     session.commit()

@@ -39,6 +39,7 @@ from matcher.limits import PAST_DEADLINES_OK
 from matcher.permissions import Action, require
 from matcher.store import repo
 from matcher.store.models import NeedRow, TechnologyRow
+from matcher.store.repo import ownership
 from matcher.store.repo.ownership import audit_hook, fields_of, record_facts, revealed_ids
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,10 @@ def create(request: Request, engine: Engine, caller: Caller, side: Side, body: B
     if not raw.get("id"):
         raw["id"] = f"{PREFIX[side]}-{uuid.uuid4().hex[:8]}"
     record = validate(engine, side, raw)
-    require(caller.acting, Action.create_record)
+    # what a new record changes: the fields it sets away from their default (confidential)
+    fields = type(record).model_fields
+    changes = [k for k in record.model_fields_set if getattr(record, k) != fields[k].default]
+    require(caller.acting, Action.create_record, changes=changes)
     creator = caller.broker.id if caller.broker is not None else None
     audit = audit_hook(side, actor=caller.actor, action="create", creator=creator)
     try:
@@ -321,7 +325,8 @@ def import_upload(
     refs = [r.id for r in records]  # type: ignore[attr-defined]
     with engine.sessions() as session:
         before = repo.stored_by_refs(session, side=side, refs=refs)
-    result = engine.save_records(side.value, records)
+        audit = ownership.import_audit(session, side, before, actor="admin")  # admins import
+    result = engine.save_records(side.value, records, before_commit=audit)
     with engine.sessions() as session:
         after = repo.stored_by_refs(session, side=side, refs=refs)
     # New records and records whose text changed are matched (and routed) again.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -106,6 +106,36 @@ def audit_hook(
             add_record_event(
                 session, side=side, row=row, actor=actor, action=action, before=before, after=after
             )
+
+    return hook
+
+
+def import_audit(
+    session: Session, side: Side, stored: Mapping[str, Any], *, actor: str
+) -> Callable[[Session, list[Any]], None]:
+    """A ``before_commit`` hook that audits an import: a new row as created, a stored one whose
+    fields changed as updated, with its fields before (read now) and after.
+
+    Args:
+        stored: what the import will overwrite, by reference (anything with the row's ``id``).
+    """
+    model = TechnologyRow if side is Side.technologies else NeedRow
+    ids = [entry.id for entry in stored.values()]
+    before: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        rows: Iterable[TechnologyRow | NeedRow] = session.scalars(
+            select(model).where(model.id.in_(ids[start : start + 900]))
+        )
+        before.update({row.ref: fields_of(side, row) for row in rows})
+
+    def hook(session: Session, rows: list[Any]) -> None:
+        for row in rows:
+            old, new = before.get(row.ref), fields_of(side, row)
+            if old != new:
+                action = "create" if old is None else "update"
+                add_record_event(
+                    session, side=side, row=row, actor=actor, action=action, before=old, after=new
+                )
 
     return hook
 
