@@ -59,7 +59,10 @@ def reader_language(
     request: Request,
     lang: Annotated[
         str | None,
-        Query(description="language of explanations: en or zh (default: Accept-Language, else en)"),
+        Query(
+            description="language of explanations: en or zh (default: Accept-Language, else en)",
+            json_schema_extra={"enum": list(LANGUAGES)},
+        ),
     ] = None,
 ) -> str:
     """The language explanations are written in: ``lang``, else Accept-Language, else English."""

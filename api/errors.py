@@ -17,7 +17,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from api import openapi
 from matcher.catalog import ImportRejectedError
 from matcher.errors import (
     ConflictError,
@@ -43,6 +45,7 @@ STATUS: dict[type[MatcherError], int] = {
     UnavailableError: 503,
 }
 ECHO_CHARS, ECHO_ITEMS = 200, 20  # how much of a rejected input a 422 repeats
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 RETRY_AFTER_S = 30  # what a 503 suggests: encoders load and indexes rebuild in about that
 
 
@@ -127,14 +130,28 @@ async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def http_error(_: Request, exc: Exception) -> JSONResponse:
-    """An ``HTTPException`` a route raised, as JSON."""
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """An ``HTTPException`` a route raised, as JSON (a 405 lists every method of the path)."""
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse(
-        {"detail": exc.detail},
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
-    )
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method served at the request's path: as the API's document lists them, else
+    every route that matches (Starlette's own 405 names only the first route's, and one path
+    often has several: GET and POST, PATCH and DELETE)."""
+    documented = openapi.methods_at(request.app, request.url.path)
+    if documented is not None:
+        return documented
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 async def unexpected(_: Request, exc: Exception) -> JSONResponse:

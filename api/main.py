@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from api import errors, middleware, ratelimit
+from api import errors, middleware, openapi, ratelimit
 from api.config import ApiSettings, get_api_settings
 from api.web import forms, tracking
 from api.web.pages import mount_static
@@ -38,6 +38,7 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         description="Match technology supply to enterprise demand.",
     )
     errors.register(app)
+    openapi.install(app)
     ratelimit.install(app, api_settings)  # inside the guard, so 429s carry its headers too
     app.add_middleware(middleware.RequestGuard, settings=api_settings)
 

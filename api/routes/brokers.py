@@ -289,7 +289,11 @@ def inbox_item(
     return view
 
 
-@router.post("/brokers/me/inbox/{routed_id}/feedback", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/brokers/me/inbox/{routed_id}/feedback",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "The item was already decided this way: the stored verdict."}},
+)
 def feedback(
     routed_id: RecordId,
     body: FeedbackIn,
