@@ -1,8 +1,9 @@
 """The submit path: a technology or need from someone without an account, in one step.
 
-``submit`` validates the record (its model and the reference data), stores it and links it to
-a new tracking token in one transaction: either the record and its tracking link are both
-stored, or neither is. Matching is the caller's next step (the service queues it).
+``submit`` validates the record (its model and the reference data), stores it, links it to
+a new tracking token and audits its creation (actor ``submitter``) in one transaction: either
+the record, its tracking link and its audit entry are all stored, or none is. Matching is the
+caller's next step (the service queues it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from matcher.catalog import Catalog
 from matcher.domain import NeedIn, Side, TechnologyIn
 from matcher.errors import FieldError, RecordInvalidError
 from matcher.ingest import validate_record
+from matcher.permissions import Role
 from matcher.store.repo import tracking
+from matcher.store.repo.ownership import audit_hook
+
+# The audit trail's name for an anonymous submitter (the API's are ``admin``, ``broker:B-01``).
+SUBMITTER = Role.submitter.value
 
 # Stands in for the reference a submission gets when it is stored, to check the other fields.
 _PLACEHOLDER_REF = "X-PENDING"
@@ -69,7 +75,7 @@ def reference_for(
 
 
 def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
-    """Validate, store and link a new record to a tracking token, in one transaction.
+    """Validate, store, link a new record to a tracking token and audit it, in one transaction.
 
     Args:
         side: technologies or needs.
@@ -87,12 +93,14 @@ def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
     side = Side(side)
     token = tracking.new_token()
     stored: dict[str, int] = {}
+    audit = audit_hook(side, actor=SUBMITTER, action="create")  # no creator: no broker made it
 
     def link(session: Session, rows: list[Any]) -> None:
         (row,) = rows
         tracking.attach_tracking(row, token=token)
         session.flush()  # a clash of tracking hashes fails here, inside the transaction
         stored["id"] = row.id
+        audit(session, rows)
 
     with catalog.writing():  # the generated reference stays free until it is written
         fields = dict(raw)

@@ -110,7 +110,7 @@ RULES: dict[Action, Rule] = {
 }
 
 LAPSED = (
-    "your certificate has expired: you keep read access to your own open deals only; "
+    "your certificate has expired: you keep read access to your own deals only; "
     "ask an administrator to renew it"
 )
 

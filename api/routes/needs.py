@@ -55,7 +55,7 @@ def import_needs(
 ) -> Any:
     """Bulk import (admin): all or nothing, unless ``skip_invalid`` imports the valid rows."""
     return records.import_upload(
-        request, engine, settings.max_upload_bytes, SIDE, file, skip_invalid
+        request, engine, caller, settings.max_upload_bytes, SIDE, file, skip_invalid
     )
 
 

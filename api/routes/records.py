@@ -295,12 +295,13 @@ def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[str, str, bytes]:
 def import_upload(
     request: Request,
     engine: Engine,
+    caller: Caller,
     max_bytes: int,
     side: Side,
     upload: UploadFile,
     skip_invalid: bool,
 ) -> Any:
-    """Validate an uploaded file like ``matcher import``, store it, re-match what changed."""
+    """Validate an upload like ``matcher import``, store it (audited), re-match what changed."""
     name, suffix, data = _read_upload(upload, max_bytes)
     with tempfile.TemporaryDirectory(prefix="techmatch-import-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
@@ -325,7 +326,7 @@ def import_upload(
     refs = [r.id for r in records]  # type: ignore[attr-defined]
     with engine.sessions() as session:
         before = repo.stored_by_refs(session, side=side, refs=refs)
-        audit = ownership.import_audit(session, side, before, actor="admin")  # admins import
+        audit = ownership.import_audit(session, side, before, actor=caller.actor)
     result = engine.save_records(side.value, records, before_commit=audit)
     with engine.sessions() as session:
         after = repo.stored_by_refs(session, side=side, refs=refs)

@@ -211,7 +211,7 @@ def test_renewed_to_the_past_receives_nothing_more(
     later = route_all(service_engine, api_settings, ids[20:50])
     assert later
     assert not [r for r in routed_rows(service_engine, later) if r.broker_id == target_id]
-    # an expired broker keeps read access to their own open deals only: no inbox, no claims
+    # an expired broker keeps read access to their own deals only: no inbox, no claims
     headers = broker_headers(target)
     inbox = client.get(f"{API}/brokers/me/inbox", headers=headers)
     assert inbox.status_code == 403 and "expired" in inbox.json()["detail"]

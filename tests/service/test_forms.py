@@ -360,6 +360,37 @@ def test_need_submission_tracking_and_status(client: Any, service_engine: Any) -
         assert f'id="status">{shown}<' in client.get(track_path + "?lang=en").text
 
 
+@pytest.mark.parametrize(
+    ("path", "data", "model"),
+    [("/needs/new", GOOD_NEED, NeedRow), ("/technologies/new", GOOD_TECHNOLOGY, TechnologyRow)],
+)
+def test_a_form_submission_is_audited(
+    client: Any,
+    service_engine: Any,
+    admin_headers: dict[str, str],
+    path: str,
+    data: Any,
+    model: Any,
+) -> None:
+    """A record made through a public form is audited like one made through the API: a
+    ``create`` entry by the anonymous ``submitter``, its fields after, nothing before."""
+    token = submit(client, path, data).rsplit("/", 1)[1]
+    hashed = hashlib.sha256(token.encode()).hexdigest()
+    with service_engine.sessions() as session:
+        row = session.scalar(select(model).where(model.tracking_hash == hashed))
+        assert row is not None
+        ref, created_by = row.ref, row.created_by
+    answer = client.get("/api/v1/admin/audit", params={"ref": ref}, headers=admin_headers)
+    assert answer.status_code == 200, answer.text
+    (entry,) = answer.json()["items"]
+    assert (entry["action"], entry["actor"], entry["before"]) == ("create", "submitter", None)
+    assert entry["side"] == path.split("/")[1] and entry["ref"] == ref
+    assert {"title", "description", "domains"} <= set(entry["fields"])
+    assert entry["after"]["title"] == data["title"] and entry["after"]["id"] == ref
+    assert token not in answer.text and hashed not in answer.text  # never in the trail
+    assert created_by is None  # no broker made it
+
+
 def test_unknown_tracking_token_is_404(client: Any) -> None:
     page = client.get("/track/not-a-real-token-0123456789abcdef?lang=en")
     assert page.status_code == 404

@@ -5,11 +5,13 @@ Every write checked with the stored record before and after.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from api.deps import Caller, require_admin
 from matcher.store.models import BrokerRow, NeedRow, RoutedMatchRow, TechnologyRow
 
 API = "/api/v1"
@@ -145,6 +147,7 @@ def test_an_expired_certificate_keeps_read_access_to_own_deals_only(  # type: ig
     for answer in refused:
         assert answer.status_code == 403, answer.text
         assert "expired" in answer.json()["detail"]
+        assert "your own deals only" in answer.json()["detail"]  # what it may still read
     assert stored(service_engine, TechnologyRow, item.technology_id).status == "active"
     own = client.get(f"{API}/deals/{deal['id']}", headers=headers)
     assert own.status_code == 200 and own.json()["stage"] == "claimed"
@@ -203,3 +206,36 @@ def test_timestamps_carry_their_timezone(client, admin_headers) -> None:  # type
     again = client.get(f"{API}/needs/{created['id']}", headers=admin_headers).json()
     for stamp in (created["created_at"], again["created_at"], again["updated_at"]):
         assert datetime.fromisoformat(stamp).utcoffset() is not None, stamp  # RFC 3339
+
+
+class _NamedAdmin(Caller):
+    """An administrator the audit trail names otherwise than ``admin`` (a named account)."""
+
+    @property
+    def actor(self) -> str:
+        return "admin:ops-desk"
+
+
+def test_an_import_is_audited_as_its_caller(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    """The import routes pass the caller's audit name down, as create, update and archive do:
+    an admin import creates and updates records under that name, not a fixed one."""
+    url = f"{API}/needs/import"
+    first = json.dumps({**NEED, "id": "N-IMP-AUDIT"})
+    answer = client.post(url, files={"file": ("a.jsonl", first)}, headers=admin_headers)
+    assert answer.status_code == 200 and answer.json()["created"] == 1, answer.text
+    client.app.dependency_overrides[require_admin] = lambda: _NamedAdmin(role="admin")
+    try:
+        again = json.dumps({**NEED, "id": "N-IMP-AUDIT", "trl_min": 6})
+        answer = client.post(url, files={"file": ("b.jsonl", again)}, headers=admin_headers)
+        assert answer.status_code == 200 and answer.json()["updated"] == 1, answer.text
+    finally:
+        client.app.dependency_overrides.pop(require_admin)
+    trail = client.get(
+        f"{API}/admin/audit", params={"ref": "N-IMP-AUDIT"}, headers=admin_headers
+    ).json()["items"]
+    assert [(e["action"], e["actor"]) for e in trail] == [
+        ("update", "admin:ops-desk"),
+        ("create", "admin"),
+    ]
+    assert trail[0]["fields"] == ["trl_min"]
+    assert (trail[0]["before"], trail[0]["after"]) == ({"trl_min": 5}, {"trl_min": 6})

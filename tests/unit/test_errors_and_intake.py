@@ -34,6 +34,7 @@ from matcher.errors import (
 from matcher.index.base import VectorIndexError
 from matcher.store.models import NeedRow
 from matcher.store.repo import tokens, tracking
+from matcher.store.repo.ownership import record_events
 
 API = "/api/v1"
 NEED = {
@@ -167,6 +168,10 @@ def test_submit_stores_the_record_with_its_tracking_link(engine: Engine) -> None
     assert row is not None and row.ref == submission.ref
     assert row.tracking_hash == tracking.tracking_hash(submission.token)
     assert submission.id in engine.indexes["needs"].index  # indexed, ready to match
+    with engine.sessions() as session:  # audited in the same transaction, by the submitter
+        (event,) = record_events(session, side=None, ref=submission.ref, limit=5, offset=0)
+        assert (event.action, event.actor, event.before) == ("create", "submitter", None)
+        assert event.after is not None and event.after["title"] == NEED["title"]
 
 
 def test_submit_reports_field_errors_and_stores_nothing(engine: Engine) -> None:
@@ -200,3 +205,5 @@ def test_when_the_tracking_link_fails_no_record_is_left(
     assert len(engine.indexes["needs"].index) == indexed
     with engine.sessions() as session:
         assert session.scalar(select(NeedRow.title)) == NEED["title"]
+        events = record_events(session, side=Side.needs, ref=None, limit=5, offset=0)
+        assert [e.ref for e in events] == [first.ref]  # no entry for what was not stored

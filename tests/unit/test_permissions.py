@@ -40,6 +40,8 @@ TABLE = [
     (BROKER, Action.archive_record, IN_OTHERS_DEAL, set(), N),
     (BROKER, Action.archive_record, ROUTED_NO_DEAL, set(), N),
     (BROKER, Action.create_record, None, set(), Y),
+    (BROKER, Action.create_record, None, {"confidential"}, N),  # set away from its default
+    (ADMIN, Action.create_record, None, {"confidential"}, Y),
     (BROKER, Action.search, None, set(), Y),
     (BROKER, Action.set_webhook, None, set(), Y),
     (BROKER, Action.feedback, None, set(), Y),
@@ -52,6 +54,7 @@ TABLE = [
     (LAPSED, Action.update_record, MINE, {"title"}, N),
     (LAPSED, Action.archive_record, MINE, set(), N),
     (LAPSED, Action.search, None, set(), N),
+    # neither set nor remove a webhook: DELETE /brokers/me/webhook checks set_webhook too
     (LAPSED, Action.set_webhook, None, set(), N),
     (LAPSED, Action.feedback, None, set(), N),
     (LAPSED, Action.claim, None, set(), N),
@@ -95,3 +98,10 @@ def test_actor_of_a_token() -> None:
     assert Actor.of(admin=False, broker=expired, today=today) == Actor(Role.lapsed_broker, 6)
     assert Actor.of(admin=False) == PUBLIC
     assert "expired" in decide(Actor(Role.lapsed_broker, 6), Action.search).reason
+
+
+def test_the_lapsed_refusal_says_what_the_table_allows() -> None:
+    """A lapsed broker reads all their own deals (open or ended), so the refusal says so."""
+    reason = decide(LAPSED, Action.claim).reason
+    assert "your own deals only" in reason and "open" not in reason
+    assert decide(LAPSED, Action.read_deal).allowed
