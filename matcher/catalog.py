@@ -1,15 +1,17 @@
 """The catalogue: writes (save, import, archive) and the in-memory views queries read.
 
-Every write goes through one lock, takes one transaction, then brings the collection's indexes
-up to date and drops its view; the next query rebuilds the view, so a query touches no database.
+A write embeds its texts first, with no lock held (the vectors land in the embedding cache),
+then takes the write lock for its one transaction only, then brings the collection's indexes up
+to date under the index lock from what the store holds now (cache hits, no encoder) and drops
+its view; the next query rebuilds the view, so a query touches no database. No lock is held
+while the encoder runs, so a slow or large write never holds up searches or other writes.
 """
 
 from __future__ import annotations
 
 import csv
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -130,6 +132,8 @@ class Catalog:
         self.multilingual_indexes = multilingual_indexes
         # One writer at a time, and a view is built once: a re-entrant lock (a write may read).
         self.lock = threading.RLock()
+        # The indexes change one write at a time, in the order of what the store holds.
+        self.index_lock = threading.Lock()
         self._views: dict[str, CollectionView] = {}
 
     # -- reading -------------------------------------------------------------------------
@@ -185,12 +189,6 @@ class Catalog:
         return StoredRecord(row, repo.text_of(side, row))
 
     # -- writing -------------------------------------------------------------------------
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lock: a check and the write that depends on it become one step."""
-        with self.lock:
-            yield
-
     def save_records(
         self,
         kind: str,
@@ -201,32 +199,78 @@ class Catalog:
     ) -> ImportResult:
         """Upsert validated records in one transaction, then index what changed.
 
-        ``before_commit(session, rows)`` runs inside that transaction with the technology and
-        need rows written (flushed, ids known): what it writes commits with them or not at all.
-        ``new_only`` refuses a record whose reference is stored (RecordExistsError, nothing
-        written) instead of updating it.
+        The texts are embedded before the transaction, with no lock held; the write lock is
+        held for the transaction only. ``before_commit(session, rows)`` runs inside that
+        transaction with the technology and need rows written (flushed, ids known): what it
+        writes commits with them or not at all. ``new_only`` refuses a record whose reference
+        is stored (RecordExistsError, nothing written) instead of updating it; another process
+        storing it meanwhile is caught by the write itself (the reference is unique).
         """
+        self.embed_ahead(kind, records)
         result = ImportResult(kind=kind)
-        changed: list[tuple[Side, Any]] = []
-        with self.lock, transaction(self.sessions) as session:
-            for record in records:
-                side, row, created = self._save_one(session, record)
-                if new_only and not created:
-                    what = side.singular if side is not None else "broker"
-                    ref = getattr(record, "id", "")
-                    raise RecordExistsError(f"a {what} with id {ref!r} already exists")
-                result.created += created
-                result.updated += not created
-                if side is not None:
-                    changed.append((side, row))
-            session.flush()
-            if before_commit is not None:
-                before_commit(session, [row for _, row in changed])
-            changed_texts = [(row.id, repo.text_of(side, row)) for side, row in changed]
-        if kind in self.indexes and changed_texts:
-            self.indexes[kind].upsert(changed_texts)
-            self._views.pop(kind, None)
+        changed: list[Any] = []
+        try:
+            with self.lock, transaction(self.sessions) as session:
+                for record in records:
+                    side, row, created = self._save_one(session, record)
+                    if new_only and not created:
+                        raise self._taken(side, getattr(record, "id", ""))
+                    result.created += created
+                    result.updated += not created
+                    if side is not None:
+                        changed.append(row)
+                session.flush()
+                if before_commit is not None:
+                    before_commit(session, changed)
+                changed_ids = [row.id for row in changed]
+        except IntegrityError as exc:
+            if new_only and len(records) == 1 and self._ref_stored(kind, records[0]):
+                raise self._taken(Side(kind), getattr(records[0], "id", "")) from exc
+            raise
+        if kind in self.indexes and changed_ids:
+            self.reindex(Side(kind), changed_ids)
         return result
+
+    def embed_ahead(self, kind: str, records: Sequence[BaseModel]) -> None:
+        """Embed the texts of records about to be written into the cache of every space their
+        collection is indexed in, with no lock held (the index update then only reads it)."""
+        if kind not in self.indexes:
+            return
+        side = Side(kind)
+        texts = [repo.text_of(side, r) for r in records if isinstance(r, TechnologyIn | NeedIn)]
+        if texts:
+            for index in (self.indexes[kind], *self.indexes[kind].companions):
+                index.embed(texts)
+
+    def reindex(self, side: Side, ids: Sequence[int]) -> None:
+        """Bring a collection's indexes up to date for these records, from what the store
+        holds now: active records (re)indexed, archived ones removed. Two writes of one record
+        that finish out of order leave the index with the stored version, whichever it is."""
+        with self.index_lock:
+            with self.sessions() as session:
+                rows = repo.rows_by_ids(session, repo.row_model(side), ids)
+                active = [
+                    (i, repo.text_of(side, row))
+                    for i, row in rows.items()
+                    if row.status != repo.ARCHIVED
+                ]
+            gone = [i for i in ids if i not in dict(active)]
+            if active:
+                self.indexes[side].upsert(active)
+            if gone:
+                self.indexes[side].remove(gone)
+            self._views.pop(side, None)
+
+    @staticmethod
+    def _taken(side: Side | None, ref: object) -> RecordExistsError:
+        what = side.singular if side is not None else "broker"
+        return RecordExistsError(f"a {what} with id {str(ref)!r} already exists")
+
+    def _ref_stored(self, kind: str, record: BaseModel) -> bool:
+        if kind not in (Side.technologies.value, Side.needs.value):
+            return False
+        with self.sessions() as session:
+            return repo.ref_taken(session, side=Side(kind), ref=str(getattr(record, "id", "")))
 
     def create(
         self,
@@ -237,32 +281,18 @@ class Catalog:
     ) -> ImportResult:
         """Store a new record, refusing a reference already taken (archived records included).
 
-        The check and the write hold the write lock together, so two creations of one
-        reference cannot both pass; another process storing it meanwhile is caught by the
-        write itself (the reference is unique in the store).
+        The refusal is decided inside the write's transaction (under the write lock, and by
+        the store's unique reference across processes), so two creations of one reference
+        cannot both pass; the encoder runs before, with no lock held.
 
         Raises:
             RecordExistsError: the reference is taken.
         """
         side = Side(side)
-        ref = str(record.id)
-        with self.lock:
-            with self.sessions() as session:
-                taken = repo.ref_taken(session, side=side, ref=ref)
-            if taken:
-                raise RecordExistsError(f"a {side.singular} with id {ref!r} already exists")
-            try:
-                return self.save_records(
-                    side.value, [record], before_commit=before_commit, new_only=True
-                )
-            except IntegrityError as exc:
-                with self.sessions() as session:
-                    taken = repo.ref_taken(session, side=side, ref=ref)
-                if not taken:
-                    raise
-                raise RecordExistsError(
-                    f"a {side.singular} with id {ref!r} already exists"
-                ) from exc
+        with self.sessions() as session:
+            if repo.ref_taken(session, side=side, ref=str(record.id)):
+                raise self._taken(side, record.id)  # early, before the encoder runs
+        return self.save_records(side.value, [record], before_commit=before_commit, new_only=True)
 
     @staticmethod
     def _save_one(session: Session, record: BaseModel) -> tuple[Side | None, Any, bool]:
@@ -313,8 +343,7 @@ class Catalog:
             row_id = row.id
             if before_commit is not None:
                 before_commit(session, [row])
-        self.indexes[side].remove([row_id])
-        self._views.pop(side, None)
+        self.reindex(side, [row_id])
 
     def load_demo(self, directory: Path) -> dict[str, ImportResult]:
         """Import a demo data set (idempotent) and bring the indexes up to date."""

@@ -8,7 +8,6 @@ writes and views to ``matcher.catalog``, matching to ``matcher.pipeline``, routi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -181,11 +180,6 @@ class Engine:
         """The collection's records in the multilingual space, grouped by language (None when
         the multilingual space is off)."""
         return self.catalog.language_space(collection)
-
-    def writing(self) -> AbstractContextManager[None]:
-        """Hold the catalogue's write lock: a check and the write that depends on it become
-        one step (``with engine.writing(): ... engine.save_records(...)``)."""
-        return self.catalog.writing()
 
     def save_records(
         self, kind: str, records: Sequence[BaseModel], *, before_commit: BeforeCommit | None = None

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from matcher.catalog import Catalog
+from matcher.catalog import Catalog, RecordExistsError
 from matcher.domain import NeedIn, Side, TechnologyIn
 from matcher.errors import FieldError, RecordInvalidError
 from matcher.ingest import validate_record
@@ -24,6 +24,7 @@ from matcher.store.repo.ownership import audit_hook
 
 # The audit trail's name for an anonymous submitter (the API's are ``admin``, ``broker:B-01``).
 SUBMITTER = Role.submitter.value
+REFERENCE_DRAWS = 3  # fresh references tried when a generated one is taken meanwhile
 
 # Stands in for the reference a submission gets when it is stored, to check the other fields.
 _PLACEHOLDER_REF = "X-PENDING"
@@ -102,10 +103,18 @@ def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
         stored["id"] = row.id
         audit(session, rows)
 
-    with catalog.writing():  # the generated reference stays free until it is written
-        fields = dict(raw)
-        fields["id"] = reference_for(side, fields.get("id"), catalog.sessions, may_choose=True)
+    chosen = raw.get("id")
+    # No lock around this: the encoder runs inside create with none held. A generated
+    # reference taken meanwhile (by another process: they are random) is drawn again.
+    for attempt in range(REFERENCE_DRAWS):
+        fields = {**raw, "id": reference_for(side, chosen, catalog.sessions, may_choose=True)}
         record = validate_record(side.value, fields, catalog.taxonomy)
         assert isinstance(record, TechnologyIn | NeedIn)
-        catalog.create(side, record, before_commit=link)
-    return Submission(side=side, id=stored["id"], ref=record.id, token=token)
+        try:
+            catalog.create(side, record, before_commit=link)
+        except RecordExistsError:
+            if chosen or attempt == REFERENCE_DRAWS - 1:
+                raise
+            continue
+        return Submission(side=side, id=stored["id"], ref=record.id, token=token)
+    raise AssertionError("unreachable")

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as lite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
@@ -132,21 +134,24 @@ class SqlEmbeddingCache:
         return found
 
     def put_many(self, model: str, vectors: dict[str, np.ndarray]) -> None:
-        """Store vectors by hash (existing hashes are left as they are)."""
+        """Store vectors by hash; a hash already stored, by this or another process at the
+        same moment, is left as it is (INSERT … ON CONFLICT DO NOTHING on both databases)."""
         if not vectors:
             return
+        rows = [
+            {
+                "model": model,
+                "content_hash": h,
+                "dim": int(v.shape[0]),
+                "vector": np.asarray(v, dtype=np.float32).tobytes(),
+            }
+            for h, v in vectors.items()
+        ]
         with self._factory() as session:
-            present = set(self.get_many(model, list(vectors)))
-            session.add_all(
-                EmbeddingRow(
-                    model=model,
-                    content_hash=h,
-                    dim=int(v.shape[0]),
-                    vector=np.asarray(v, dtype=np.float32).tobytes(),
-                )
-                for h, v in vectors.items()
-                if h not in present
-            )
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else lite_insert
+            for start in range(0, len(rows), 200):  # under SQLite's bound-parameter limit
+                stmt = insert(EmbeddingRow).values(rows[start : start + 200])
+                session.execute(stmt.on_conflict_do_nothing())
             session.commit()
 
 
