@@ -35,6 +35,12 @@ class ApiSettings(BaseSettings):
     background_matching: bool = Field(
         default=True, description="match and route new needs in a background worker"
     )
+    in_process_worker: bool = Field(
+        default=True,
+        description="run background job workers inside the service; false when separate "
+        "`matcher worker` processes run them",
+    )
+    worker_concurrency: int = Field(default=1, description="in-process jobs at once per queue")
     form_rate: str = Field(
         default="5/minute;100/day",
         description="public form submissions per client IP address ('limits' notation, "

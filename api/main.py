@@ -27,7 +27,7 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         worker_cls = Worker if api_settings.background_matching else InlineWorker
         app.state.worker = worker_cls(app.state.engine, api_settings)
         yield
-        app.state.worker.stop()
+        app.state.worker.stop()  # workers stop; queued jobs stay queued for the next start
         if engine is None:
             app.state.engine.close()
 

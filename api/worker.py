@@ -1,26 +1,45 @@
-"""Matching in the background: a new need (or technology) is matched, routed and announced.
+"""Background work of the service: the engine's durable job queue (``matcher.jobs``).
 
-The work itself is the engine's (``Engine.match_and_route``, ``Engine.route_unrouted``); this
-module only runs it off the request thread and delivers webhooks for what was routed.
+A write queues its matching inside its own transaction (``in_transaction``), so an
+acknowledged need is matched even if the process dies right after; the service runs workers in
+process unless ``MATCHER_API_IN_PROCESS_WORKER=false`` (then ``matcher worker`` processes do).
+``InlineWorker`` (``MATCHER_API_BACKGROUND_MATCHING=false``, tests) queues nothing and runs the
+work in the request thread after the commit.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from api.config import ApiSettings
 from api.webhooks import deliver
+from matcher import jobs
+from matcher.domain import Side
 from matcher.engine import Engine
+from matcher.store.db import transaction
 
 log = logging.getLogger(__name__)
 
 JOBS = ("need", "technology", "unrouted")
+BeforeCommit = Callable[[Any, list[Any]], None]
+KIND = {"need": "match_need", "technology": "match_technology", "unrouted": "route_unrouted"}
+ARG = {"need": "need_id", "technology": "technology_id"}
+
+
+def job_settings(settings: ApiSettings) -> jobs.JobSettings:
+    """The job settings of the environment, with the service's webhook settings."""
+    return jobs.JobSettings(
+        webhook_timeout_s=settings.webhook_timeout_s,
+        webhook_attempts=settings.webhook_retries,
+        webhook_backoff_s=settings.webhook_backoff_s,
+        environment=settings.environment,
+    )
 
 
 def announce(engine: Engine, settings: ApiSettings, routed_ids: list[int]) -> None:
-    """POST each routed match to its broker's webhook (if they set one)."""
+    """POST each routed match to its broker's webhook now, retrying in-line (inline mode)."""
     for routed_id in routed_ids:
         deliver(
             engine.sessions,
@@ -33,7 +52,7 @@ def announce(engine: Engine, settings: ApiSettings, routed_ids: list[int]) -> No
 
 
 def match_and_route(engine: Engine, settings: ApiSettings, need_id: int) -> list[int]:
-    """Rank technologies for the need, route the best ones to brokers, fire webhooks."""
+    """Rank technologies for the need, route the best ones to brokers, fire webhooks now."""
     routed = engine.match_and_route(need_id).routed_ids
     announce(engine, settings, routed)
     return routed
@@ -49,27 +68,94 @@ def route_unrouted(engine: Engine, settings: ApiSettings) -> list[int]:
 def match_technology(engine: Engine, settings: ApiSettings, technology_id: int) -> None:
     """A new technology may be the answer to stored needs: re-route those it ranks high for."""
     floor = engine.routing_rules.min_score
-    for match in engine.match_technology(technology_id, top=5):
+    top = jobs.settings().rematch_needs
+    for match in engine.match_technology(technology_id, top=top):
         if match.need_id is not None and match.score >= floor:
             match_and_route(engine, settings, match.need_id)
 
 
+def _check(kind: str) -> None:
+    if kind not in JOBS:
+        raise ValueError(f"unknown job {kind!r}; jobs are {', '.join(JOBS)}")
+
+
 class Worker:
-    """One background thread that works through matching jobs in order."""
+    """Queues matching on the durable queue; runs this process's workers unless told not to."""
 
     def __init__(self, engine: Engine, settings: ApiSettings) -> None:
         self.engine, self.settings = engine, settings
-        self._jobs: queue.Queue[tuple[str, int] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="techmatch-worker", daemon=True)
-        self._thread.start()
+        jobs.configure(job_settings(settings))
+        self.workers: jobs.Workers | None = None
+        if settings.in_process_worker:
+            self.workers = jobs.Workers(engine, concurrency=settings.worker_concurrency).start()
+
+    def in_transaction(
+        self,
+        side: Side,
+        before_commit: BeforeCommit | None = None,
+        *,
+        unchanged: Mapping[str, Any] | None = None,
+    ) -> BeforeCommit:
+        """A ``before_commit`` hook that runs ``before_commit``, then queues the matching of
+        each written row in the same transaction; not of those whose text is as in
+        ``unchanged`` (stored rows by reference, before an import)."""
+        kind = side.singular
+
+        def hook(session: Any, rows: list[Any]) -> None:
+            if before_commit is not None:
+                before_commit(session, rows)
+            for row in rows:
+                old = (unchanged or {}).get(row.ref)
+                if old is None or old.content_hash != row.content_hash:
+                    jobs.enqueue(session, KIND[kind], {ARG[kind]: row.id}, key=str(row.id))
+
+        return hook
+
+    def after_commit(self, kind: str, record_id: int) -> None:
+        """A write committed: its jobs are queued already (``in_transaction``)."""
+        _check(kind)
 
     def submit(self, kind: str, record_id: int = 0) -> None:
-        """Queue a job: ``need`` or ``technology`` (a new record), or ``unrouted``."""
-        if kind not in JOBS:
-            raise ValueError(f"unknown job {kind!r}; jobs are {', '.join(JOBS)}")
-        self._jobs.put((kind, record_id))
+        """Queue a job in a transaction of its own: ``need``, ``technology`` or ``unrouted``."""
+        _check(kind)
+        args = {ARG[kind]: record_id} if kind in ARG else {}
+        key = str(record_id) if kind in ARG else "all"
+        with transaction(self.engine.sessions) as session:
+            jobs.enqueue(session, KIND[kind], args, key=key)
 
-    def _dispatch(self, kind: str, record_id: int) -> None:
+    def join(self, timeout: float = 120.0) -> None:
+        """Wait until every queued matching and delivery job is done (tests, benchmarks)."""
+        if not jobs.drain(self.engine, timeout=timeout):
+            log.warning("background jobs still outstanding after %s s", timeout)
+
+    def stop(self) -> None:
+        """Stop this process's workers (running jobs finish; queued ones stay queued)."""
+        if self.workers is not None:
+            self.workers.stop()
+
+
+class InlineWorker(Worker):
+    """Runs the work in the request thread after the commit, queueing nothing (tests, or
+    MATCHER_API_BACKGROUND_MATCHING=false)."""
+
+    def __init__(self, engine: Engine, settings: ApiSettings) -> None:
+        self.engine, self.settings = engine, settings
+        self.workers = None
+
+    def in_transaction(
+        self,
+        side: Side,
+        before_commit: BeforeCommit | None = None,
+        *,
+        unchanged: Mapping[str, Any] | None = None,
+    ) -> BeforeCommit:
+        return before_commit or (lambda session, rows: None)
+
+    def after_commit(self, kind: str, record_id: int) -> None:
+        self.submit(kind, record_id)
+
+    def submit(self, kind: str, record_id: int = 0) -> None:
+        _check(kind)
         if kind == "need":
             match_and_route(self.engine, self.settings, record_id)
         elif kind == "technology":
@@ -77,41 +163,5 @@ class Worker:
         else:
             route_unrouted(self.engine, self.settings)
 
-    def join(self) -> None:
-        """Wait until every queued job is done."""
-        self._jobs.join()
-
-    def stop(self) -> None:
-        """Finish queued jobs and stop the thread."""
-        self._jobs.put(None)
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                if job is None:
-                    return
-                self._dispatch(*job)
-            except Exception:  # a failed job must not stop the worker
-                log.exception("matching job %s failed", job)
-            finally:
-                self._jobs.task_done()
-
-
-class InlineWorker(Worker):
-    """Runs jobs in the request thread (tests, or MATCHER_API_BACKGROUND_MATCHING=false)."""
-
-    def __init__(self, engine: Engine, settings: ApiSettings) -> None:
-        self.engine, self.settings = engine, settings
-
-    def submit(self, kind: str, record_id: int = 0) -> None:
-        if kind not in JOBS:
-            raise ValueError(f"unknown job {kind!r}; jobs are {', '.join(JOBS)}")
-        self._dispatch(kind, record_id)
-
-    def join(self) -> None:
-        return None
-
-    def stop(self) -> None:
+    def join(self, timeout: float = 120.0) -> None:
         return None

@@ -75,7 +75,13 @@ def reference_for(
         return tracking.new_reference(session, side=Side(side))
 
 
-def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
+def submit(
+    side: Side,
+    raw: Mapping[str, Any],
+    catalog: Catalog,
+    *,
+    before_commit: Callable[[Session, list[Any]], None] | None = None,
+) -> Submission:
     """Validate, store, link a new record to a tracking token and audit it, in one transaction.
 
     Args:
@@ -83,6 +89,8 @@ def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
         raw: the record's fields as submitted; without an ``id`` a fresh reference
             (``T-…``/``N-…``) is generated.
         catalog: where it is stored and indexed.
+        before_commit: run in the same transaction after the record is stored (queue its
+            matching, say).
 
     Returns:
         The stored record's id and reference, and its tracking token.
@@ -102,6 +110,8 @@ def submit(side: Side, raw: Mapping[str, Any], catalog: Catalog) -> Submission:
         session.flush()  # a clash of tracking hashes fails here, inside the transaction
         stored["id"] = row.id
         audit(session, rows)
+        if before_commit is not None:
+            before_commit(session, rows)
 
     chosen = raw.get("id")
     # No lock around this: the encoder runs inside create with none held. A generated

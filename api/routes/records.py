@@ -173,9 +173,9 @@ def validate(engine: Engine, side: Side, raw: dict[str, Any], *, stored: bool = 
 
 
 def submit(request: Request, side: Side, record_id: int) -> None:
-    """Queue matching + routing; a failing job never fails the write that caused it."""
+    """After the write (matching was queued in it); a failing job never fails the write."""
     try:
-        request.app.state.worker.submit(side.singular, record_id)
+        request.app.state.worker.after_commit(side.singular, record_id)
     except Exception:
         log.exception("matching job (%s, %s) failed", side.singular, record_id)
 
@@ -193,7 +193,8 @@ def create(request: Request, engine: Engine, caller: Caller, side: Side, body: B
     creator = caller.broker.id if caller.broker is not None else None
     audit = audit_hook(side, actor=caller.actor, action="create", creator=creator)
     try:
-        engine.create_record(side, record, before_commit=audit)
+        queued = request.app.state.worker.in_transaction(side, audit)
+        engine.create_record(side, record, before_commit=queued)
     except RecordExistsError:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -251,10 +252,12 @@ def update(
         if name not in QUIET_FIELDS
     )
     audit = audit_hook(side, actor=caller.actor, action="update", before=fields_of(side, row))
+    # Every technology write may answer stored needs; a need is matched again when it changed.
+    if rematch := side is Side.technologies or changed:
+        audit = request.app.state.worker.in_transaction(side, audit)
     engine.save_records(side.value, [record], before_commit=audit)
     public = fresh(engine, side, row.ref)
-    # Every technology write may answer stored needs; a need is matched again when it changed.
-    if side is Side.technologies or changed:
+    if rematch:
         submit(request, side, public.id)
     return public
 
@@ -327,13 +330,12 @@ def import_upload(
     with engine.sessions() as session:
         before = repo.stored_by_refs(session, side=side, refs=refs)
         audit = ownership.import_audit(session, side, before, actor=caller.actor)
-    result = engine.save_records(side.value, records, before_commit=audit)
+    queued = request.app.state.worker.in_transaction(side, audit, unchanged=before)
+    result = engine.save_records(side.value, records, before_commit=queued)
     with engine.sessions() as session:
         after = repo.stored_by_refs(session, side=side, refs=refs)
-    # New records and records whose text changed are matched (and routed) again.
     for ref, stored in after.items():
-        old = before.get(ref)
-        if old is None or old.content_hash != stored.content_hash:
+        if getattr(before.get(ref), "content_hash", None) != stored.content_hash:
             submit(request, side, stored.id)
     return ImportReport(
         kind=side.value, created=result.created, updated=result.updated, skipped=errors

@@ -228,11 +228,12 @@ def _store(
         others = intake.problems(form.side, raw, engine.catalog)
         return [limit, *(e for e in others if e.field != "description")]
     try:
-        submission = engine.submit(raw, side=form.side)
+        queued = request.app.state.worker.in_transaction(form.side)
+        submission = intake.submit(form.side, raw, engine.catalog, before_commit=queued)
     except RecordInvalidError as exc:
         return exc.errors
     try:
-        request.app.state.worker.submit(form.side.singular, submission.id)
+        request.app.state.worker.after_commit(form.side.singular, submission.id)
     except Exception:  # the record is stored; matching can be repeated later
         log.exception("matching of %s %s failed", form.side.singular, submission.ref)
     return submission

@@ -13,6 +13,7 @@ from matcher.cli.brokers import admin_app, broker_app, route
 from matcher.cli.common import fail as _fail
 from matcher.cli.common import open_engine as _engine
 from matcher.cli.embed import embed
+from matcher.cli.worker import worker
 from matcher.domain import Match, Side
 from matcher.ingest import detect_language
 from matcher.phrases import LANGUAGES
@@ -28,6 +29,7 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(admin_app, name="admin")
 app.command("route")(route)
 app.command("embed")(embed)
+app.command("worker")(worker)
 ranker_app = typer.Typer(
     help="Train, inspect, promote and roll back the learned ranker.", no_args_is_help=True
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -258,11 +259,16 @@ class DealEventRow(Base):
 
 
 class WebhookDeliveryRow(Timestamped, Base):
-    """One webhook POST of a routed match to a broker, with its attempts."""
+    """One webhook delivery of a routed match to a broker, with its attempts: one per routed
+    match and broker, under one delivery id (a UUID the receiver may drop replays by)."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("routed_id", "broker_id", name="uq_delivery_routed"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(
+        String(36), unique=True, default=lambda: str(uuid.uuid4())
+    )
     broker_id: Mapped[int] = mapped_column(ForeignKey("brokers.id", ondelete="CASCADE"), index=True)
     routed_id: Mapped[int] = mapped_column(ForeignKey("routed_matches.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(String(500))
@@ -286,4 +292,26 @@ class RecordEventRow(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class JobRow(Base):
+    """Background work of the embedded store (SQLite): written in the transaction of the write
+    that caused it, claimed by a worker with a lease (``matcher.jobs.table``)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # at most one waiting job per key (a partial unique index: state = 'todo')
+    key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="todo")  # todo | doing | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    run_after: Mapped[float] = mapped_column(Float)  # epoch seconds
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
