@@ -12,8 +12,8 @@ from matcher.index import FlatIndex
 from matcher.rank.features import fixed_scores
 from matcher.rank.learned.model import LearnedRanker
 from matcher.rank.learned.training import Pool, flat_pools
+from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.hybrid import rrf
-from matcher.retrieve.lexical import LexicalIndex
 
 Run = dict[str, dict[str, float]]
 DEPTH = 100
@@ -59,7 +59,7 @@ def _to_run(corpus: Corpus, per_query: Sequence[Sequence[tuple[int, float]]]) ->
 
 
 def bm25(corpus: Corpus) -> Run:
-    """BM25 with the engine's tokenizer (bm25s)."""
+    """BM25 with the engine's tokenizer and index (tantivy)."""
     return _to_run(corpus, [corpus.lexical.search(q, DEPTH) for q in corpus.query_texts])
 
 

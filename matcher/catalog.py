@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,8 +29,8 @@ from matcher.embed import content_hash
 from matcher.errors import ConflictError, InvalidInputError, NotFoundError
 from matcher.index.collection import CollectionIndex
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
+from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
-from matcher.retrieve.lexical import LexicalIndex
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.taxonomy import Taxonomy
@@ -63,14 +64,37 @@ def language(row: Any) -> str:
 
 @dataclass(frozen=True)
 class CollectionView:
-    """A snapshot of a collection for ranking: BM25, detached rows and their texts by id."""
+    """A collection's active records for ranking: BM25, detached rows and their texts by id.
+
+    Built once from the store, then kept up to date one record at a time by the writes
+    (``Catalog.reindex``): nothing is rebuilt per write.
+    """
 
     lexical: LexicalIndex
     rows: dict[int, Any]
     texts: dict[int, str]
-    languages: frozenset[str] = frozenset()  # what the active records are written in
-    # The multilingual space of these rows, built on the first query that needs it.
+    # How many active records are written in each language.
+    language_counts: Counter[str] = field(default_factory=Counter, compare=False)
+    # The multilingual space of these rows, built on the first query that needs it (and again
+    # after a write changed the rows).
     spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """What the active records are written in."""
+        return frozenset(lg for lg, n in self.language_counts.items() if n > 0)
+
+    def put(self, row_id: int, record: Record | None, text: str = "") -> None:
+        """Replace a record (``None``: remove it) in the rows, texts and language counts."""
+        old = self.rows.pop(row_id, None)
+        self.texts.pop(row_id, None)
+        if old is not None:
+            self.language_counts[language(old)] -= 1
+        if record is not None:
+            self.rows[row_id] = record
+            self.texts[row_id] = text
+            self.language_counts[language(record)] += 1
+        self.spaces.clear()
 
 
 class Record(SimpleNamespace):
@@ -138,7 +162,8 @@ class Catalog:
 
     # -- reading -------------------------------------------------------------------------
     def view(self, collection: str) -> CollectionView:
-        """The active records of a collection in memory with their BM25 index (rebuilt on writes).
+        """The active records of a collection in memory with their BM25 index (built on the
+        first query, then updated by each write for the records it changed).
 
         Ranking reads rows and texts from here, so a query touches no database.
         """
@@ -152,7 +177,7 @@ class Catalog:
                     lexical=LexicalIndex(list(texts), list(texts.values())),
                     rows={r.id: r for r in rows},
                     texts=texts,
-                    languages=frozenset(language(r) for r in rows),
+                    language_counts=Counter(language(r) for r in rows),
                 )
             return self._views[side]
 
@@ -162,7 +187,7 @@ class Catalog:
 
     def language_space(self, collection: str) -> LanguageSpace | None:
         """The collection's records in the multilingual space, grouped by language (None when
-        the multilingual space is off). Built once per view, so writes rebuild it."""
+        the multilingual space is off). Built on the first query that needs it after a write."""
         companion = self.multilingual_indexes.get(collection)
         if companion is None:
             return None
@@ -249,17 +274,26 @@ class Catalog:
         with self.index_lock:
             with self.sessions() as session:
                 rows = repo.rows_by_ids(session, repo.row_model(side), ids)
-                active = [
-                    (i, repo.text_of(side, row))
-                    for i, row in rows.items()
-                    if row.status != repo.ARCHIVED
-                ]
-            gone = [i for i in ids if i not in dict(active)]
+                records = {
+                    i: record_of(row) for i, row in rows.items() if row.status != repo.ARCHIVED
+                }
+            active = [(i, repo.text_of(side, r)) for i, r in records.items()]
+            gone = [i for i in ids if i not in records]
             if active:
                 self.indexes[side].upsert(active)
             if gone:
                 self.indexes[side].remove(gone)
-            self._views.pop(side, None)
+            view = self._views.get(side)
+            if view is not None:  # the view follows: the lexical index and rows of these ids
+                if active:
+                    view.lexical.upsert(active)
+                if gone:
+                    view.lexical.remove(gone)
+                with self.lock:  # a multilingual space may be reading the rows
+                    for i, text in active:
+                        view.put(i, records[i], text)
+                    for i in gone:
+                        view.put(i, None)
 
     @staticmethod
     def _taken(side: Side | None, ref: object) -> RecordExistsError:

@@ -37,8 +37,8 @@ from matcher.index.collection import CollectionIndex
 from matcher.pipeline import Matcher
 from matcher.rank.learned.registry import active_ranker
 from matcher.rank.score import CandidateFeatures
+from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
-from matcher.retrieve.lexical import LexicalIndex
 from matcher.route import RoutingRules, RoutingState
 from matcher.routing import RoutingOutcome, route_need, take_back_lapsed
 from matcher.store import repo
@@ -166,7 +166,8 @@ class Engine:
 
     # -- the catalogue (delegated) -------------------------------------------------------
     def view(self, collection: str) -> CollectionView:
-        """The active records of a collection in memory with their BM25 index (rebuilt on writes).
+        """The active records of a collection in memory with their BM25 index (kept up to date
+        by the writes).
 
         Ranking reads rows and texts from here, so a query touches no database.
         """

@@ -358,7 +358,7 @@ class Matcher:
                 crosslingual=crosslingual,
             )
             rows = view.rows
-            found = [Retrieved(c, rows[c.id]) for c in candidates if c.id in rows]
+            found = [Retrieved(c, row) for c in candidates if (row := rows.get(c.id)) is not None]
             kept = (
                 [r for r in found if passes(query, r.row, target, self.taxonomy)]
                 if filtered

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from matcher.index import VectorIndex
+from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import CrossLingualQuery, LanguageSpace, dense_order
-from matcher.retrieve.lexical import LexicalIndex
 
 
 @dataclass(slots=True)
@@ -71,9 +71,9 @@ def hybrid_candidates(
                 id=int(doc_id), dense_rank=len(dense_ids), semantic=float(score)
             )
     lexical_order: list[int] = []
-    bm25_scores = lexical.scores(query_text) if lexical is not None and query_text else None
-    if lexical is not None and bm25_scores is not None:
-        for doc_id, score in lexical.search(query_text, k + len(exclude), scores=bm25_scores):
+    searched = lexical is not None and bool(query_text)
+    if lexical is not None and searched:
+        for doc_id, score in lexical.search(query_text, k + len(exclude)):
             if doc_id in exclude:
                 continue
             lexical_order.append(doc_id)
@@ -94,10 +94,10 @@ def hybrid_candidates(
         cand.fused = fused.get(doc_id, 0.0)
         if cand.dense_rank is None and doc_id in semantic_of:
             cand.semantic = semantic_of[doc_id]
-    if lexical is not None and bm25_scores is not None:
+    if lexical is not None and searched:
         dense_only = [c.id for c in candidates.values() if c.lexical_rank is None]
         for doc_id, score in zip(
-            dense_only, lexical.scores_of(bm25_scores, dense_only), strict=True
+            dense_only, lexical.scores_for(query_text, dense_only), strict=True
         ):
             candidates[doc_id].bm25 = score
     return sorted(candidates.values(), key=lambda c: -c.fused)

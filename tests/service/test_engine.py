@@ -75,8 +75,8 @@ def test_match_both_ways_and_persist(engine: Engine, tmp_path: Path) -> None:
 def test_candidates_carry_both_channels_evidence() -> None:
     """A candidate found by one channel gets the other channel's score too (read in batches)."""
     from matcher.index import FlatIndex
+    from matcher.retrieve.bm25 import LexicalIndex
     from matcher.retrieve.hybrid import hybrid_candidates
-    from matcher.retrieve.lexical import LexicalIndex
 
     vectors = np.eye(3, 4, dtype=np.float32)
     dense = FlatIndex(4)

@@ -257,7 +257,8 @@ def test_multilingual_space_can_be_switched_off(tmp_path: Path, encoder: Encoder
 
 
 def test_chinese_is_matched_as_words_in_the_lexical_channel() -> None:
-    from matcher.retrieve.lexical import LexicalIndex, words
+    from matcher.retrieve.bm25 import LexicalIndex
+    from matcher.retrieve.lexical import words
 
     # jieba segments the text into words (海上 / 风电 / 防腐 / 涂层), not single characters.
     assert words("海上风电塔筒防腐涂层") == ["海上", "风电", "塔筒", "防腐", "涂层"]

@@ -25,7 +25,7 @@ from matcher.rank.learned.context import RankerContext
 from matcher.rank.learned.model import LabelledSet, ideal_dcg
 from matcher.rank.pair import UNKNOWN
 from matcher.rank.score import CandidateFeatures
-from matcher.retrieve.lexical import LexicalIndex
+from matcher.retrieve.bm25 import LexicalIndex
 from matcher.store import repo
 
 # The candidates of a stored need as serving ranks them: ids and feature rows.
