@@ -47,10 +47,10 @@ class JobSettings(BaseSettings):
         default=5.0, validation_alias=_env("WEBHOOK_TIMEOUT_S", "MATCHER_API_WEBHOOK_TIMEOUT_S")
     )
     webhook_attempts: int = Field(
-        default=6, validation_alias=_env("WEBHOOK_ATTEMPTS", "MATCHER_API_WEBHOOK_RETRIES")
+        default=4, validation_alias=_env("WEBHOOK_ATTEMPTS", "MATCHER_API_WEBHOOK_RETRIES")
     )
     webhook_backoff_s: float = Field(
-        default=2.0, validation_alias=_env("WEBHOOK_BACKOFF_S", "MATCHER_API_WEBHOOK_BACKOFF_S")
+        default=1.0, validation_alias=_env("WEBHOOK_BACKOFF_S", "MATCHER_API_WEBHOOK_BACKOFF_S")
     )
     environment: str = Field(
         default="development", validation_alias=AliasChoices("MATCHER_API_ENVIRONMENT")
