@@ -35,6 +35,13 @@ class ApiSettings(BaseSettings):
     background_matching: bool = Field(
         default=True, description="match and route new needs in a background worker"
     )
+    follow_interval_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="how often the service reads the change log for other processes' writes "
+        "(seconds; 0: never, for a single process)",
+    )
     in_process_worker: bool = Field(
         default=True,
         description="run background job workers inside the service; false when separate "

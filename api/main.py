@@ -14,6 +14,7 @@ from api.web.pages import mount_static
 from api.worker import InlineWorker, Worker
 from matcher import __version__
 from matcher.engine import Engine
+from matcher.follow import ChangeFollower
 
 
 def create_app(engine: Engine | None = None, settings: ApiSettings | None = None) -> FastAPI:
@@ -26,7 +27,17 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         app.state.api_settings = api_settings
         worker_cls = Worker if api_settings.background_matching else InlineWorker
         app.state.worker = worker_cls(app.state.engine, api_settings)
+        follower = None
+        if api_settings.follow_interval_s > 0:  # other processes' writes, from the change log
+            follower = ChangeFollower(
+                app.state.engine.catalog,
+                app.state.engine.settings.index_dir,
+                interval_s=api_settings.follow_interval_s,
+            )
+            follower.start()
         yield
+        if follower is not None:
+            follower.stop()
         app.state.worker.stop()  # workers stop; queued jobs stay queued for the next start
         if engine is None:
             app.state.engine.close()

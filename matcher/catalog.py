@@ -9,7 +9,6 @@ while the encoder runs, so a slow or large write never holds up searches or othe
 
 from __future__ import annotations
 
-import csv
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
 from matcher.store import repo
 from matcher.store.db import transaction
+from matcher.store.repo import changes
 from matcher.taxonomy import Taxonomy
 
 
@@ -158,6 +158,7 @@ class Catalog:
         self.lock = threading.RLock()
         # The indexes change one write at a time, in the order of what the store holds.
         self.index_lock = threading.Lock()
+        self.own_changes: set[int] = set()  # change-log entries of this process's own writes
         self._views: dict[str, CollectionView] = {}
 
     # -- reading -------------------------------------------------------------------------
@@ -248,6 +249,7 @@ class Catalog:
                 if before_commit is not None:
                     before_commit(session, changed)
                 changed_ids = [row.id for row in changed]
+                self.own_changes.update(changes.log(session, kind, changed_ids))
         except IntegrityError as exc:
             if new_only and len(records) == 1 and self._ref_stored(kind, records[0]):
                 raise self._taken(Side(kind), getattr(records[0], "id", "")) from exc
@@ -377,6 +379,7 @@ class Catalog:
             row_id = row.id
             if before_commit is not None:
                 before_commit(session, [row])
+            self.own_changes.update(changes.log(session, side.value, [row_id]))
         self.reindex(side, [row_id])
 
     def load_demo(self, directory: Path) -> dict[str, ImportResult]:
@@ -388,12 +391,3 @@ class Catalog:
         for index in self.indexes.values():
             index.repair()
         return results
-
-
-def intended_answers(path: Path) -> dict[str, dict[str, int]]:
-    """Intended answers of a demo's needs (``intended.tsv``): need ref → {technology ref: grade}."""
-    out: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            out.setdefault(row["need_id"], {})[row["technology_id"]] = int(row["grade"])
-    return out

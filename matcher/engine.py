@@ -25,7 +25,6 @@ from matcher.catalog import (
     ImportResult,
     Record,
     RecordExistsError,
-    intended_answers,
     record_of,
     text_source,
 )
@@ -34,6 +33,7 @@ from matcher.domain import Match, NeedIn, Side, TechnologyIn
 from matcher.embed import Encoder, Encoders
 from matcher.errors import InvalidInputError, NotFoundError
 from matcher.index.collection import CollectionIndex
+from matcher.ingest import intended_answers
 from matcher.pipeline import Matcher
 from matcher.rank.learned.registry import active_ranker
 from matcher.rank.score import CandidateFeatures

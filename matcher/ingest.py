@@ -241,3 +241,12 @@ def read_file(path: Path, kind: str, taxonomy: Taxonomy) -> ImportBatch:
         seen[ref] = number
         batch.records.append((number, record))
     return batch
+
+
+def intended_answers(path: Path) -> dict[str, dict[str, int]]:
+    """Intended answers of a demo's needs (``intended.tsv``): need ref → {technology ref: grade}."""
+    out: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            out.setdefault(row["need_id"], {})[row["technology_id"]] = int(row["grade"])
+    return out

@@ -315,3 +315,16 @@ class JobRow(Base):
     worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class RecordChangeRow(Base):
+    """The change log of technologies and needs: one row a record written or archived, in the
+    transaction of the write and in commit order, read by every process by ``seq`` to bring its
+    own indexes up to date (``matcher.follow``)."""
+
+    __tablename__ = "record_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    side: Mapped[str] = mapped_column(String(16))  # technologies | needs
+    record_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from matcher.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x7EC4_0002
 
 
 def run_migrations_online() -> None:
@@ -19,6 +20,10 @@ def run_migrations_online() -> None:
             raise RuntimeError("no engine or sqlalchemy.url given to the migrations")
         engine = create_engine(url)
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes starting together on one database migrate one after another: the
+            # others wait here, then find the schema at head and do nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

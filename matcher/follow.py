@@ -1,0 +1,95 @@
+"""Several processes over one database: each follows the change log into its own indexes.
+
+Every write logs the records it wrote or archived (``record_changes``, in the write's own
+transaction, in commit order). A process keeps its vector indexes and in-memory view up to date
+with its own writes at once; ``ChangeFollower`` applies everyone else's by reading the log after
+the last sequence it applied (every ``interval_s``; on PostgreSQL a writer's commit is seen
+within that interval). Applying a change reads the record's state from the store and its
+vectors from the shared embedding cache (the writer embedded it), so replaying a change twice
+or out of turn is harmless. The last applied sequence is kept beside the indexes: a process
+that restarts catches up from there, without a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from matcher.catalog import Catalog
+from matcher.domain import Side
+from matcher.store.repo import changes
+
+log = logging.getLogger(__name__)
+STATE_FILE = "changes.seq"
+
+
+class ChangeFollower:
+    """Applies the change log to one process's catalogue (indexes and view)."""
+
+    def __init__(self, catalog: Catalog, state_dir: Path, *, interval_s: float = 0.5) -> None:
+        self.catalog = catalog
+        self.state_path = Path(state_dir) / STATE_FILE
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.applied = self._start_from()
+        self._save()
+
+    def _start_from(self) -> int:
+        """Where this process stands: the sequence saved beside its indexes, else the newest
+        (indexes loaded or built from the store at start are in step with it)."""
+        try:
+            return int(self.state_path.read_text(encoding="utf-8").strip())
+        except (FileNotFoundError, ValueError):
+            with self.catalog.sessions() as session:
+                return changes.last(session)
+
+    def catch_up(self) -> int:
+        """Apply every change after the last applied one (others' writes; this process's own
+        are already applied); how many records were brought up to date."""
+        with self._lock:
+            done = 0
+            while True:
+                with self.catalog.sessions() as session:
+                    batch = changes.since(session, self.applied)
+                if not batch:
+                    return done
+                by_side: dict[str, list[int]] = defaultdict(list)
+                own = self.catalog.own_changes
+                for seq, side, record_id in batch:
+                    if seq not in own:
+                        by_side[side].append(record_id)
+                    own.discard(seq)
+                for side, ids in by_side.items():
+                    self.catalog.reindex(Side(side), list(dict.fromkeys(ids)))
+                    done += len(ids)
+                self.applied = batch[-1][0]
+                self._save()
+
+    def _save(self) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(str(self.applied), encoding="utf-8")
+        temporary.replace(self.state_path)
+
+    # -- in the background -----------------------------------------------------------------
+    def start(self) -> None:
+        """Catch up now, then follow the log in a daemon thread until ``stop``."""
+        self.catch_up()
+        self._thread = threading.Thread(target=self._run, name="change-follower", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.catch_up()
+            except Exception:  # noqa: BLE001 - a failed pass is logged and tried again
+                log.exception("following the change log failed; trying again")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
