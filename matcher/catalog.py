@@ -159,6 +159,8 @@ class Catalog:
         # The indexes change one write at a time, in the order of what the store holds.
         self.index_lock = threading.Lock()
         self.own_changes: set[int] = set()  # change-log entries of this process's own writes
+        # Save each index on every write; off when a ChangeFollower checkpoints them instead.
+        self.autosave, self.unsaved = True, set[Side]()
         self._views: dict[str, CollectionView] = {}
 
     # -- reading -------------------------------------------------------------------------
@@ -282,9 +284,10 @@ class Catalog:
             active = [(i, repo.text_of(side, r)) for i, r in records.items()]
             gone = [i for i in ids if i not in records]
             if active:
-                self.indexes[side].upsert(active)
+                self.indexes[side].upsert(active, save=self.autosave)
             if gone:
-                self.indexes[side].remove(gone)
+                self.indexes[side].remove(gone, save=self.autosave)
+            self.unsaved |= set() if self.autosave else {side}
             view = self._views.get(side)
             if view is not None:  # the view follows: the lexical index and rows of these ids
                 if active:

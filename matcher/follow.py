@@ -4,10 +4,11 @@ Every write logs the records it wrote or archived (``record_changes``, in the wr
 transaction, in commit order). A process keeps its vector indexes and in-memory view up to date
 with its own writes at once; ``ChangeFollower`` applies everyone else's by reading the log after
 the last sequence it applied (every ``interval_s``; on PostgreSQL a writer's commit is seen
-within that interval). Applying a change reads the record's state from the store and its
-vectors from the shared embedding cache (the writer embedded it), so replaying a change twice
-or out of turn is harmless. The last applied sequence is kept beside the indexes: a process
-that restarts catches up from there, without a rebuild.
+within that interval), and checkpoints: it saves the indexes changed since the last pass, then
+the sequence they hold (a write then costs no whole-index save). Applying a change reads the
+record's state from the store and its vectors from the shared embedding cache (the writer
+embedded it), so replaying a change twice or out of turn is harmless. The last applied sequence
+is kept beside the indexes: a process that restarts catches up from there, without a rebuild.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ChangeFollower:
 
     def __init__(self, catalog: Catalog, state_dir: Path, *, interval_s: float = 0.5) -> None:
         self.catalog = catalog
+        catalog.autosave = False  # a write no longer saves whole indexes: checkpoints do
         self.state_path = Path(state_dir) / STATE_FILE
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -67,7 +69,18 @@ class ChangeFollower:
                     self.catalog.reindex(Side(side), list(dict.fromkeys(ids)))
                     done += len(ids)
                 self.applied = batch[-1][0]
-                self._save()
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Save the indexes changed since the last checkpoint, then the sequence they hold:
+        a crash in between replays changes already in the files, which is harmless."""
+        catalog = self.catalog
+        with catalog.index_lock:
+            for side in list(catalog.unsaved):
+                for index in (catalog.indexes[side], *catalog.indexes[side].companions):
+                    index.save()
+            catalog.unsaved.clear()
+        self._save()
 
     def _save(self) -> None:
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +103,9 @@ class ChangeFollower:
                 log.exception("following the change log failed; trying again")
 
     def stop(self) -> None:
+        """Stop following, with a last checkpoint."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.catalog.autosave = True
+        self.checkpoint()
