@@ -12,7 +12,13 @@ from matcher.index.base import (
 from matcher.index.flat import FlatIndex
 from matcher.index.hnsw import HNSWIndex
 from matcher.index.ivf import IVFIndex
-from matcher.index.persist import IndexMeta, load_index, read_meta, save_index
+from matcher.index.persist import (
+    IndexMeta,
+    clean_interrupted_save,
+    load_index,
+    read_meta,
+    save_index,
+)
 from matcher.index.registry import BACKENDS, DEFAULT_AUTO_THRESHOLD, backend_params, create_index
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "VectorIndexError",
     "backend_params",
     "create_index",
+    "clean_interrupted_save",
     "load_index",
     "read_meta",
     "save_index",

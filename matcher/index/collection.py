@@ -16,6 +16,7 @@ from matcher.index import (
     BaseVectorIndex,
     IndexCorruptError,
     IndexMismatchError,
+    clean_interrupted_save,
     create_index,
     load_index,
     read_meta,
@@ -117,6 +118,7 @@ class CollectionIndex:
     def index(self) -> BaseVectorIndex:
         """The loaded index; built from the store when there is none on disk yet."""
         if self._index is None:
+            clean_interrupted_save(self.directory)  # what a killed save left behind
             try:
                 self._index, _ = load_index(self.directory, expected_model=self._model_id)
             except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:

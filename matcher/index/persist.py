@@ -296,3 +296,15 @@ def _restore_interrupted_swap(directory: Path) -> None:
         os.replace(backups.pop(0), directory)
     for stale in backups:  # directory is complete, so these are obsolete copies
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def clean_interrupted_save(directory: Path) -> None:
+    """When a process opens its index: put back a version a crashed save moved aside, and
+    delete the half-written new versions it left (the process is its directory's one writer,
+    and it has not started saving yet)."""
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return
+    _restore_interrupted_swap(directory)
+    for unfinished in directory.parent.glob(f".{directory.name}.tmp-*"):
+        shutil.rmtree(unfinished, ignore_errors=True)

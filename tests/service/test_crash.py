@@ -131,3 +131,40 @@ def test_kill_9_during_writes_then_an_ordinary_restart(tmp_path: Path) -> None:
             .having(func.count() > 1)
         ).all()
     assert not pairs, pairs
+
+
+def test_a_killed_index_save_is_undone_at_the_next_start(tmp_path: Path) -> None:
+    import shutil
+
+    from matcher.engine import Engine
+    from matcher.index.collection import CollectionIndex
+    from tests.unit.fakes import FakeEncoder, fake_settings, technologies
+
+    settings = fake_settings(tmp_path / "home")
+    engine = Engine(settings, encoder=FakeEncoder())
+    engine.save_records("technologies", technologies())
+    directory = engine.indexes["technologies"].directory
+    engine.close()
+    # what kill -9 leaves in the middle of a save: a half-written new version, and the old one
+    # moved aside with the new one not yet in its place (between the two renames)
+    unfinished = directory.with_name(f".{directory.name}.tmp-killed")
+    unfinished.mkdir()
+    (unfinished / "vectors.npy").write_bytes(b"half")
+    shutil.move(directory, directory.with_name(f".{directory.name}.old-123"))
+
+    def no_rebuild(self: CollectionIndex) -> int:
+        raise AssertionError("the index was rebuilt instead of restored")
+
+    again = Engine(settings, encoder=FakeEncoder())
+    try:
+        original = CollectionIndex._rebuild_own
+        CollectionIndex._rebuild_own = no_rebuild  # type: ignore[method-assign]
+        try:
+            assert len(again.indexes["technologies"].index) == 3
+        finally:
+            CollectionIndex._rebuild_own = original  # type: ignore[method-assign]
+        assert again.indexes["technologies"].verify().ok
+        leftovers = [p.name for p in directory.parent.iterdir() if p.name.startswith(".")]
+        assert not leftovers, leftovers
+    finally:
+        again.close()
