@@ -111,9 +111,14 @@ class Settings(BaseSettings):
         description="map each document language's multilingual scores onto one scale per query "
         "(corrects the encoders' preference for text in the query's own language)",
     )
-    index_kind: str = Field(default="auto", description="flat | hnsw | ivf | auto")
+    index_kind: str = Field(default="auto", description="flat | hnsw | ivf | ivfpq | auto")
     index_auto_threshold: int = Field(
         default=20_000, description="auto: exact search below this many vectors, HNSW above"
+    )
+    index_pq_threshold: int = Field(
+        default=1_000_000,
+        description="auto: IVF-PQ codes in RAM + exact re-ranking from disk at and above this "
+        "many vectors (benchmarks/RESULTS.md, Issue 13: compressed index)",
     )
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200

@@ -1,4 +1,4 @@
-"""Vector index layer: exact, HNSW and IVF inner-product backends with safe persistence."""
+"""Vector index layer: exact, HNSW, IVF and IVF-PQ inner-product backends, safely persisted."""
 
 from __future__ import annotations
 
@@ -19,24 +19,37 @@ from matcher.index.persist import (
     read_meta,
     save_index,
 )
-from matcher.index.registry import BACKENDS, DEFAULT_AUTO_THRESHOLD, backend_params, create_index
+from matcher.index.pq import IVFPQIndex
+from matcher.index.registry import (
+    BACKENDS,
+    DEFAULT_AUTO_THRESHOLD,
+    DEFAULT_PQ_THRESHOLD,
+    auto_kind,
+    backend_params,
+    create_index,
+    outgrown,
+)
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_AUTO_THRESHOLD",
+    "DEFAULT_PQ_THRESHOLD",
     "BaseVectorIndex",
     "FlatIndex",
     "HNSWIndex",
     "IVFIndex",
+    "IVFPQIndex",
     "IndexCorruptError",
     "IndexMeta",
     "IndexMismatchError",
     "VectorIndex",
     "VectorIndexError",
+    "auto_kind",
     "backend_params",
     "create_index",
     "clean_interrupted_save",
     "load_index",
+    "outgrown",
     "read_meta",
     "save_index",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import faiss
@@ -77,6 +78,9 @@ class BaseVectorIndex(ABC):
 
     kind: ClassVar[str]
     metric: str = "ip"
+    # Backends that keep their raw vectors in a file of their own rather than in RAM: a save
+    # then calls write_files instead of writing vectors.npy, a load calls open_files.
+    vectors_on_disk: ClassVar[bool] = False
     _INITIAL_CAPACITY: ClassVar[int] = 1024
 
     def __init__(self, dim: int) -> None:
@@ -188,7 +192,7 @@ class BaseVectorIndex(ABC):
     def restore(
         self,
         ids: np.ndarray,
-        vectors: np.ndarray,
+        vectors: np.ndarray | None,
         index: faiss.Index | None,
         state: dict[str, Any],
         arrays: dict[str, np.ndarray],
@@ -198,8 +202,18 @@ class BaseVectorIndex(ABC):
         Raises:
             ValueError: the saved parts do not fit together.
         """
+        if vectors is None:
+            raise ValueError("the saved index has no vectors")
         self._store_put(ids, vectors)
         self._import_state(index, state, arrays)
+
+    def write_files(self, directory: Path, *, final: Path) -> None:
+        """Put the files kept outside RAM into a new snapshot (renamed to ``final`` later)."""
+        return None  # vectors in RAM are saved as vectors.npy
+
+    def open_files(self, directory: Path, state: dict[str, Any]) -> None:
+        """Open what write_files put in a saved snapshot, before restore()."""
+        return None
 
     # ----- backend hooks ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from matcher.index import (
     clean_interrupted_save,
     create_index,
     load_index,
+    outgrown,
     read_meta,
     save_index,
 )
@@ -141,7 +142,13 @@ class CollectionIndex:
             "nprobe": s.ivf_nprobe,
         }
         return create_index(
-            s.index_kind, dim, n_hint=n, params=params, auto_threshold=s.index_auto_threshold
+            s.index_kind,
+            dim,
+            n_hint=n,
+            params=params,
+            auto_threshold=s.index_auto_threshold,
+            pq_threshold=s.index_pq_threshold,
+            ignore_unknown=True,  # one settings dict for every kind
         )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -197,14 +204,22 @@ class CollectionIndex:
             companion.upsert(items, save=save)
 
     def _grow_past_threshold(self) -> None:
-        """With `auto`, an exact index that outgrew the threshold becomes HNSW (no re-encoding)."""
+        """With `auto`, an index past its kind's threshold becomes the next kind (no re-encoding).
+
+        flat -> HNSW at ``index_auto_threshold``, -> IVF-PQ at ``index_pq_threshold``.
+        """
         index = self._index
         s = self.settings
         if (
             index is None
             or s.index_kind != "auto"
-            or index.kind != "flat"
-            or len(index) < s.index_auto_threshold
+            or outgrown(
+                index.kind,
+                len(index),
+                auto_threshold=s.index_auto_threshold,
+                pq_threshold=s.index_pq_threshold,
+            )
+            is None
         ):
             return
         ids = index.ids()

@@ -93,6 +93,7 @@ def save_index(
     # Same parent => same filesystem, so the final renames are atomic.
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
+        index.write_files(tmp, final=directory)
         for name, data in blobs.items():  # meta.json last: it marks the set as complete
             _write_durably(tmp / name, data)
         _fsync_dir(tmp)
@@ -142,10 +143,11 @@ def load_index(
             f"index in {directory} has dimension {meta.dim} but {expected_dim} is expected; "
             f"{REBUILD_HINT}"
         )
-    blobs = _read_verified(src, meta)
+    on_disk = meta.kind in BACKENDS and BACKENDS[meta.kind].vectors_on_disk
+    blobs = _read_verified(src, meta, with_vectors=not on_disk)
     try:
         ids = _load_npy(blobs[IDS_FILE])
-        vectors = _load_npy(blobs[VECTORS_FILE])
+        vectors = None if on_disk else _load_npy(blobs[VECTORS_FILE])
         arrays = {
             n[len(_STATE_PREFIX) : -4]: _load_npy(b)
             for n, b in blobs.items()
@@ -156,18 +158,20 @@ def load_index(
             if FAISS_FILE in blobs
             else None
         )
-        if ids.dtype != np.int64 or ids.ndim != 1 or vectors.dtype != np.float32:
-            raise ValueError("ids/vectors have unexpected dtypes")
-        if vectors.shape != (meta.count, meta.dim) or ids.size != meta.count:
-            raise ValueError(
-                f"expected {meta.count} x {meta.dim} vectors, "
-                f"found {vectors.shape} vectors and {ids.size} ids"
-            )
+        if ids.dtype != np.int64 or ids.ndim != 1:
+            raise ValueError("ids have an unexpected dtype")
+        if vectors is not None and (
+            vectors.dtype != np.float32 or vectors.shape != (meta.count, meta.dim)
+        ):
+            raise ValueError(f"expected {meta.count} x {meta.dim} float32 vectors")
+        if ids.size != meta.count:
+            raise ValueError(f"expected {meta.count} ids, found {ids.size}")
         if np.unique(ids).size != ids.size or _ids_checksum(np.sort(ids)) != meta.ids_checksum:
             raise ValueError("stored ids do not match ids_checksum")
         if meta.kind not in BACKENDS:
             raise ValueError(f"unknown index kind {meta.kind!r}")
         index = BACKENDS[meta.kind](meta.dim, **meta.params)
+        index.open_files(src, meta.state)
         index.restore(ids, vectors, fidx, meta.state, arrays)
     except (ValueError, TypeError, RuntimeError) as exc:  # faiss raises RuntimeError
         raise IndexCorruptError(
@@ -182,8 +186,11 @@ def load_index(
 def _serialise(index: BaseVectorIndex) -> dict[str, bytes]:
     """Return file name -> bytes for everything needed to restore index exactly."""
     faiss_index, _, arrays = index.export_state()
-    ids, vectors = index.stored()
-    blobs = {IDS_FILE: _npy_bytes(ids), VECTORS_FILE: _npy_bytes(vectors)}
+    if index.vectors_on_disk:  # the backend names its own vector file (write_files)
+        blobs = {IDS_FILE: _npy_bytes(index.ids())}
+    else:
+        ids, vectors = index.stored()
+        blobs = {IDS_FILE: _npy_bytes(ids), VECTORS_FILE: _npy_bytes(vectors)}
     for name, arr in arrays.items():
         blobs[f"{_STATE_PREFIX}{name}.npy"] = _npy_bytes(arr)
     if faiss_index is not None:
@@ -192,9 +199,10 @@ def _serialise(index: BaseVectorIndex) -> dict[str, bytes]:
     return blobs
 
 
-def _read_verified(src: Path, meta: IndexMeta) -> dict[str, bytes]:
+def _read_verified(src: Path, meta: IndexMeta, *, with_vectors: bool) -> dict[str, bytes]:
     """Read every listed file and check per-file and combined checksums."""
-    if not meta.files or IDS_FILE not in meta.files or VECTORS_FILE not in meta.files:
+    needed = {IDS_FILE, VECTORS_FILE} if with_vectors else {IDS_FILE}
+    if not meta.files or not needed <= set(meta.files):
         raise IndexCorruptError(f"{src / META_FILE} lists no data files; {REBUILD_HINT}")
     blobs: dict[str, bytes] = {}
     for name, digest in meta.files.items():

@@ -351,7 +351,7 @@ def test_create_index_auto_and_errors() -> None:
     hnsw = create_index("auto", DIM, n_hint=100, params=hnsw_opts)
     assert isinstance(hnsw, HNSWIndex) and hnsw.params["m"] == 16
     assert isinstance(create_index("ivf", DIM, params={"nprobe": 4}), IVFIndex)
-    with pytest.raises(ValueError, match="flat, hnsw, ivf, auto"):
+    with pytest.raises(ValueError, match="flat, hnsw, ivf, ivfpq, auto"):
         create_index("annoy", DIM)
     with pytest.raises(ValueError, match="valid"):
         create_index("hnsw", DIM, params={"nprobe": 4})
