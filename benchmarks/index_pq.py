@@ -4,8 +4,9 @@ Measures, per collection size: RAM per vector (from the index: FAISS serialised 
 plus the id -> row map; and the process's anonymous memory growth while building), recall@10
 against exact search, single-query latency, and the nprobe sweep; HNSW beside it for the sizes
 where the `auto` threshold is chosen. Vectors: synthetic (``clustered_vectors``, calibrated to
-real MiniLM statistics) and the real SBIR award abstracts that the benchmark embedding cache
-holds (``--encode`` fills it first; ~50 docs/s on two idle cores).
+real MiniLM statistics; held-out vectors as queries) and the real SBIR award abstracts that the
+benchmark embedding cache holds (``--encode`` fills it first; ~50 docs/s on two idle cores),
+searched by real SBIR topic statements.
 """
 
 from __future__ import annotations
@@ -29,18 +30,20 @@ from matcher.index import HNSWIndex, IVFPQIndex, load_index, save_index
 _CHUNK = 100_000
 
 
-def clustered_vectors(n: int, dim: int = 384, *, seed: int = 0, growth: float = 0.7) -> np.ndarray:
+def clustered_vectors(n: int, dim: int = 384, *, seed: int = 0, growth: float = 0.55) -> np.ndarray:
     """n unit vectors shaped like MiniLM sentence embeddings (synthetic).
 
     A three-level Gaussian mixture (topics, sub-topics, the vector) around a shared direction,
     every level drawn with a power-law spectrum in a random basis; the number of topics and
     sub-topics grows as n**growth, so a larger catalogue is both wider and denser, as real ones
-    are. Fitted on real MiniLM award abstracts (synthetic / real). At 4,352: mean-vector norm
-    0.30 / 0.32; leading covariance eigenvalues 0.067, 0.021, 0.0081 / 0.045, 0.021, 0.0086;
-    mean cosine to the 1st, 10th, 100th neighbour 0.58, 0.44, 0.31 / 0.62, 0.48, 0.35; IVF-Flat
-    recall@10 with 106 lists at nprobe 2, 4, 8, 16: 0.68, 0.81, 0.90, 0.95 / 0.67, 0.82, 0.92,
-    0.97. At 12,544 (321 lists, nprobe 4 to 64): 0.81, 0.87, 0.92, 0.96, 0.98 / 0.78, 0.89,
-    0.95, 0.98, 0.99. So slightly harder for an inverted file than the real vectors.
+    are. Fitted on the real MiniLM vectors of SBIR award abstracts (synthetic / real), held-out
+    abstracts as queries. At 4,352: mean-vector norm 0.30 / 0.32; leading covariance eigenvalues
+    0.067, 0.021, 0.0081 / 0.045, 0.021, 0.0086; mean cosine to the 1st, 10th, 100th neighbour
+    0.58, 0.44, 0.31 / 0.62, 0.48, 0.35. What matters for an inverted file, IVF-Flat recall@10
+    with 4*sqrt(n) lists: at 4,352, nprobe 2, 4, 8, 16: 0.68, 0.81, 0.90, 0.95 / 0.67, 0.82,
+    0.92, 0.97; at 12,544, nprobe 4 to 64: 0.86, 0.91, 0.95, 0.97, 0.98 / 0.78, 0.89, 0.95,
+    0.98, 0.99; at 22,870, nprobe 8 to 128: 0.93, 0.96, 0.98, 0.99, 0.995 / 0.88, 0.94, 0.97,
+    0.99, 0.999. growth 0.7 was harder than the real vectors at 22,870 (0.96 at nprobe 64).
     """
     rng = np.random.default_rng(seed)
     basis = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
@@ -65,11 +68,12 @@ def clustered_vectors(n: int, dim: int = 384, *, seed: int = 0, growth: float = 
     return out
 
 
-def real_award_vectors(*, encode: bool) -> np.ndarray:
-    """MiniLM (onnx) vectors of the SBIR award abstracts that the benchmark cache holds."""
+def real_vectors(*, encode: bool, queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM (onnx) vectors of the SBIR award abstracts that the benchmark cache holds, and of
+    the first ``queries`` SBIR topic statements (needs searching technologies)."""
     from benchmarks.cache import bench_cache, embed
-    from benchmarks.speed import award_text, load_awards
-    from matcher.embed import content_hash, get_encoder
+    from benchmarks.speed import award_text, load_awards, load_topics
+    from matcher.embed import content_hash, encode_queries, get_encoder
 
     texts = list(dict.fromkeys(award_text(r) for r in load_awards()))
     encoder = get_encoder(backend="onnx")
@@ -77,7 +81,8 @@ def real_award_vectors(*, encode: bool) -> np.ndarray:
         embed(encoder, texts, progress=True)
     cached = bench_cache().get_many(encoder.name, [content_hash(t) for t in texts])
     found = [cached[h] for h in (content_hash(t) for t in texts) if h in cached]
-    return np.stack(found).astype(np.float32) if found else np.empty((0, 384), np.float32)
+    corpus = np.stack(found).astype(np.float32) if found else np.empty((0, 384), np.float32)
+    return corpus, encode_queries(encoder, load_topics(queries)).astype(np.float32)
 
 
 def rss_anon_mb() -> float:
@@ -129,7 +134,7 @@ def measure_pq(
         "bytes_per_vector": round(index.ram_bytes / len(index), 1),
         "anon_mib": round(rss_anon_mb() - before, 1),
         "params": index.params,
-        "nlist": int(faiss.extract_index_ivf(index._pq).nlist) if index.trained_on else 0,
+        "nlist": index.trained_nlist,
     }
     default_rerank = index.rerank
     index.rerank = 10  # the codes alone decide the top 10
@@ -137,13 +142,14 @@ def measure_pq(
     index.rerank = default_rerank
     row["recall@10"] = recall_at(index.search(queries, 10)[1], exact)
     row["single"] = latency(index, queries)
-    default_nprobe, sweep = index.nprobe, []
+    default_nprobe, default_fraction, sweep = index.nprobe, index.probe_fraction, []
+    index.probe_fraction = 0.0  # the sweep sets the lists probed exactly
     for nprobe in nprobes:
         index.nprobe = nprobe
         found = index.search(queries, 10)[1]
         point = {"nprobe": nprobe, "recall@10": recall_at(found, exact)}
         sweep.append(point | latency(index, queries))
-    index.nprobe = default_nprobe
+    index.nprobe, index.probe_fraction = default_nprobe, default_fraction
     row["sweep"] = sweep
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="index-pq-", dir=OUT) as tmp:
@@ -221,10 +227,10 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the measurements and print a table (and JSON with --json)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.index_pq", description=__doc__)
-    parser.add_argument("--sizes", default="100000,1000000", help="synthetic collection sizes")
-    parser.add_argument("--hnsw-sizes", default="100000", help="sizes also measured with HNSW")
+    parser.add_argument("--sizes", default="100000,300000,1000000", help="synthetic sizes")
+    parser.add_argument("--hnsw-sizes", default="100000", help="also measured with HNSW")
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--nprobes", default="16,32,64,128")
+    parser.add_argument("--nprobes", default="32,64,128,256,512")
     parser.add_argument("--no-real", action="store_true", help="skip the real SBIR abstracts")
     parser.add_argument("--encode", action="store_true", help="embed missing abstracts first")
     parser.add_argument("--json", type=Path)
@@ -233,15 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     hnsw_sizes = {int(x) for x in args.hnsw_sizes.split(",") if x}
     rows: list[dict[str, Any]] = []
     if not args.no_real:
-        real = real_award_vectors(encode=args.encode)
-        if len(real) > 2 * args.queries:
-            order = np.random.default_rng(0).permutation(len(real))
-            queries, corpus = real[order[: args.queries]], real[order[args.queries :]]
-            rows += run_size(
-                corpus, queries, label="real SBIR abstracts", hnsw=True, nprobes=nprobes
-            )
-        else:
-            print(f"only {len(real)} real vectors cached; run with --encode", file=sys.stderr)
+        corpus, queries = real_vectors(encode=args.encode, queries=args.queries)
+        if len(corpus) < 10_000:
+            print(f"only {len(corpus)} abstracts cached; run with --encode", file=sys.stderr)
+        rows += run_size(
+            corpus, queries, label="real: SBIR abstracts, topic queries", hnsw=True, nprobes=nprobes
+        )
     for n in (int(x) for x in args.sizes.split(",") if x):
         data = clustered_vectors(n + args.queries, seed=n)
         rows += run_size(

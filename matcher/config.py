@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         default=20_000, description="auto: exact search below this many vectors, HNSW above"
     )
     index_pq_threshold: int = Field(
-        default=1_000_000,
+        default=250_000,
         description="auto: IVF-PQ codes in RAM + exact re-ranking from disk at and above this "
         "many vectors (benchmarks/RESULTS.md, Issue 13: compressed index)",
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from matcher.index.base import BaseVectorIndex
 from matcher.index.ivf import auto_nlist
-from matcher.index.vectorfile import VectorFile
+from matcher.index.vectorfile import StoredVectors, VectorFile
 
 VECTOR_FILE = "vectors.f32"
 _ADD_CHUNK = 65_536  # vectors read back from disk at a time when (re)building
@@ -29,27 +29,6 @@ def auto_code_size(dim: int) -> int:
     return 1
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """The vector file and, for each live id (sorted), its row there: replaced as one value so
-    that a search running beside a write reads either the old or the new whole."""
-
-    file: VectorFile
-    ids: np.ndarray
-    rows: np.ndarray
-
-    def positions(self, ids: np.ndarray) -> np.ndarray:
-        """Index of each id in the sorted ids, -1 where absent."""
-        if self.ids.size == 0 or ids.size == 0:
-            return np.full(ids.size, -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
-        return np.where(self.ids[pos] == ids, pos, -1)
-
-    def read(self, positions: np.ndarray) -> np.ndarray:
-        """Vectors at these positions of the sorted ids."""
-        return self.file.read(self.rows[positions])
-
-
 class IVFPQIndex(BaseVectorIndex):
     """(O)PQ codes on inverted lists in RAM; the float32 vectors stay in a file.
 
@@ -57,7 +36,9 @@ class IVFPQIndex(BaseVectorIndex):
     candidates' vectors back from the file and orders them by the exact inner product. RAM per
     vector: the code (code_size bytes), its id in the inverted list (8) and the id -> file row map
     (16, sorted arrays searched with np.searchsorted); no Python object per vector. Below
-    ``train_min`` vectors nothing is trained and the search is exact over the file.
+    ``train_min`` vectors nothing is trained and the search is exact over the file. A search
+    probes ``nprobe`` lists, or ``probe_fraction`` of them when more: recall depends on the share
+    of the data scanned, and the lists grow with the catalogue.
 
     Searches run beside one writer: the FAISS index is searched and changed under a lock (FAISS
     releases the GIL), the id map is swapped whole, and rows are never rewritten in the file.
@@ -72,6 +53,7 @@ class IVFPQIndex(BaseVectorIndex):
         *,
         nlist: int | None = None,
         nprobe: int = 128,
+        probe_fraction: float = 1 / 12,
         code_size: int | None = None,
         opq: bool = False,
         rerank: int = 100,
@@ -86,13 +68,16 @@ class IVFPQIndex(BaseVectorIndex):
             raise ValueError(
                 f"need nlist >= 1, nprobe >= 1 and rerank >= 1; got {nlist}, {nprobe}, {rerank}"
             )
-        if retrain_growth <= 1.0 or train_min < 256 or train_sample < train_min:
+        if not 0.0 <= probe_fraction <= 1.0:
+            raise ValueError(f"probe_fraction must be in [0, 1], got {probe_fraction}")
+        if retrain_growth <= 1.0 or min(train_min, train_sample) < 256:
             raise ValueError(
-                "need retrain_growth > 1, train_min >= 256 and train_sample >= train_min; got "
+                "need retrain_growth > 1, train_min >= 256 and train_sample >= 256; got "
                 f"{retrain_growth}, {train_min}, {train_sample}"
             )
         self.nlist = None if nlist is None else int(nlist)
         self.nprobe = int(nprobe)
+        self.probe_fraction = float(probe_fraction)
         self.code_size = auto_code_size(self.dim) if code_size is None else int(code_size)
         self.opq = bool(opq)
         self.rerank = int(rerank)
@@ -100,7 +85,7 @@ class IVFPQIndex(BaseVectorIndex):
         self.train_sample = int(train_sample)
         self.retrain_growth = float(retrain_growth)
         empty = np.empty(0, dtype=np.int64)
-        self._stored = _Stored(VectorFile.scratch(self.dim), empty, empty)
+        self._stored = StoredVectors(VectorFile.scratch(self.dim), empty, empty)
         self._pq: faiss.Index | None = None
         self._pq_lock = threading.Lock()
         self._trained_on = 0
@@ -111,6 +96,7 @@ class IVFPQIndex(BaseVectorIndex):
         return {
             "nlist": self.nlist,
             "nprobe": self.nprobe,
+            "probe_fraction": self.probe_fraction,
             "code_size": self.code_size,
             "opq": self.opq,
             "rerank": self.rerank,
@@ -123,6 +109,12 @@ class IVFPQIndex(BaseVectorIndex):
     def trained_on(self) -> int:
         """Return how many vectors the current codebooks were trained on (0: exact search)."""
         return self._trained_on
+
+    @property
+    def trained_nlist(self) -> int:
+        """Return the number of inverted lists of the current training (0 when untrained)."""
+        pq = self._pq
+        return 0 if pq is None else int(faiss.extract_index_ivf(pq).nlist)
 
     @property
     def ram_bytes(self) -> int:
@@ -155,7 +147,7 @@ class IVFPQIndex(BaseVectorIndex):
         new_rows = old.rows.copy()
         new_rows[pos[known]] = rows[known]
         self._publish(
-            _Stored(
+            StoredVectors(
                 old.file,
                 np.insert(old.ids, at, ids_arr[fresh][order]),
                 np.insert(new_rows, at, rows[fresh][order]),
@@ -171,9 +163,8 @@ class IVFPQIndex(BaseVectorIndex):
         present = pos >= 0
         if not present.any():
             return 0
-        self._publish(
-            _Stored(old.file, np.delete(old.ids, pos[present]), np.delete(old.rows, pos[present]))
-        )
+        gone = pos[present]
+        self._publish(StoredVectors(old.file, np.delete(old.ids, gone), np.delete(old.rows, gone)))
         self._backend_remove(wanted[present])
         return int(present.sum())
 
@@ -230,7 +221,7 @@ class IVFPQIndex(BaseVectorIndex):
             raise ValueError("the saved state names no vector rows")
         file = VectorFile.open(path, self.dim, rows=rows, sha256=digest)
         self._stored.file.close()
-        self._stored = _Stored(file, self._stored.ids, self._stored.rows)
+        self._stored = StoredVectors(file, self._stored.ids, self._stored.rows)
 
     def restore(
         self,
@@ -251,7 +242,7 @@ class IVFPQIndex(BaseVectorIndex):
             raise ValueError("saved ids are not sorted or do not match their file rows")
         if rows.size and (rows.min() < 0 or rows.max() >= self._stored.file.rows):
             raise ValueError("saved file rows point past the end of the vector file")
-        self._publish(_Stored(self._stored.file, ids, rows))
+        self._publish(StoredVectors(self._stored.file, ids, rows))
         self._trained_on = int(state.get("trained_on", 0))
         if index is None:
             if self._trained_on:
@@ -323,12 +314,13 @@ class IVFPQIndex(BaseVectorIndex):
             found[start : start + q.shape[0], : top.shape[1]] = ids
         return scores, found
 
-    def _candidates(self, stored: _Stored, queries: np.ndarray, k: int) -> np.ndarray:
+    def _candidates(self, stored: StoredVectors, queries: np.ndarray, k: int) -> np.ndarray:
         """Ids to re-rank: the best by code, or the exact top k while untrained."""
         with self._pq_lock:
             if self._pq is not None:
                 ivf = faiss.extract_index_ivf(self._pq)
-                ivf.nprobe = min(self.nprobe, int(ivf.nlist))
+                wanted = max(self.nprobe, math.ceil(self.probe_fraction * ivf.nlist))
+                ivf.nprobe = min(wanted, int(ivf.nlist))
                 return self._pq.search(queries, max(k, self.rerank))[1]
         best_s = np.full((queries.shape[0], 0), -np.inf, dtype=np.float32)
         best_i = np.empty((queries.shape[0], 0), dtype=np.int64)
@@ -374,7 +366,7 @@ class IVFPQIndex(BaseVectorIndex):
 
     # ----- helpers ----------------------------------------------------------------
 
-    def _publish(self, stored: _Stored) -> None:
+    def _publish(self, stored: StoredVectors) -> None:
         """Make a new id map (and file) the one searches read."""
         self._stored = stored
         self._n = int(stored.ids.size)
@@ -388,4 +380,4 @@ class IVFPQIndex(BaseVectorIndex):
             part = np.arange(start, min(start + _ADD_CHUNK, old.ids.size))
             rows[part] = fresh.append(old.read(part))
         # The old file closes when the last search reading it lets go of it.
-        self._publish(_Stored(fresh, old.ids, rows))
+        self._publish(StoredVectors(fresh, old.ids, rows))

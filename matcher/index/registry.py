@@ -21,7 +21,7 @@ BACKENDS: dict[str, type[BaseVectorIndex]] = {
 DEFAULT_AUTO_THRESHOLD = 20_000
 # auto: compressed codes + re-ranking from disk at and above this many vectors (RESULTS.md,
 # "Issue 13: compressed index").
-DEFAULT_PQ_THRESHOLD = 1_000_000
+DEFAULT_PQ_THRESHOLD = 250_000
 # What `auto` becomes as a collection grows; it never goes back down the list.
 _AUTO_ORDER = ("flat", "hnsw", "ivfpq")
 

@@ -8,6 +8,7 @@ import os
 import tempfile
 import threading
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,27 @@ class VectorFile:
             self._fd = out
             self._closer = weakref.finalize(self, os.close, out)
             self._view = np.empty((0, self.dim), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class StoredVectors:
+    """The vector file and, for each live id (sorted), its row there: replaced as one value so
+    that a search running beside a write reads either the old or the new whole."""
+
+    file: VectorFile
+    ids: np.ndarray
+    rows: np.ndarray
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Index of each id in the sorted ids, -1 where absent."""
+        if self.ids.size == 0 or ids.size == 0:
+            return np.full(ids.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
+        return np.where(self.ids[pos] == ids, pos, -1)
+
+    def read(self, positions: np.ndarray) -> np.ndarray:
+        """Vectors at these positions of the sorted ids."""
+        return self.file.read(self.rows[positions])
 
 
 def _set_append(fd: int) -> None:

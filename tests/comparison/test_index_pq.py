@@ -81,6 +81,7 @@ def test_recall_at_10_against_exact(
     """Codes pick 100 candidates, stored vectors re-rank them: recall@10 >= 0.95."""
     ids, x, q = data
     assert trained.trained_on == N and trained.code_size == 48 and trained.nprobe == 128
+    assert trained.probe_fraction == pytest.approx(1 / 12)
     want = exact_top(ids, x, q, 10)
     scores, got = trained.search(q, 10)
     assert recall(got, want) >= 0.95
