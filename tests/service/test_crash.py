@@ -19,8 +19,7 @@ from sqlalchemy import create_engine, func, select
 from matcher.config import Settings
 from matcher.route import RoutingState
 from matcher.store.models import NeedRow, RoutedMatchRow
-from tests.service.test_follow import wait_until_up
-from tests.service.test_server_limits import free_port
+from tests.service.test_server_limits import free_port, wait_until_up
 
 NEED = {
     "enterprise": "Crash Test Fittings Ltd.",

@@ -20,7 +20,7 @@ from matcher.engine import Engine
 from matcher.follow import ChangeFollower
 from matcher.index.collection import CollectionIndex
 from matcher.store.repo.tokens import issue_token
-from tests.service.test_server_limits import free_port
+from tests.service.test_server_limits import free_port, wait_until_up
 from tests.unit.fakes import FakeEncoder, fake_settings, technologies
 
 RADAR = "Radar sensor chip for driver fatigue detection 1"
@@ -143,15 +143,3 @@ def test_two_server_processes_see_each_others_writes(tmp_path: Path, pg_url: str
                 process.kill()
         for log in logs:
             log.close()
-
-
-def wait_until_up(process: subprocess.Popen[bytes], url: str, tmp_path: Path) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        assert process.poll() is None, "\n".join(p.read_text() for p in tmp_path.glob("*.log"))
-        assert time.monotonic() < deadline, "a server did not start"
-        try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,15 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            try:
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_up(process, url, tmp_path, seconds=120)
         yield url
     finally:
         process.terminate()
@@ -52,6 +45,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+def wait_until_up(
+    process: subprocess.Popen[bytes], url: str, tmp_path: Path, seconds: float = 180
+) -> None:
+    """Wait for a server process to answer /health (its logs, ``*.log`` in tmp_path, if it dies)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, "\n".join(p.read_text() for p in tmp_path.glob("*.log"))
+        assert time.monotonic() < deadline, "a server did not start"
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)
 
 
 def raw_get(url: str, target: str) -> bytes:
