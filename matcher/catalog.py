@@ -158,7 +158,7 @@ class Catalog:
         self.lock = threading.RLock()
         # The indexes change one write at a time, in the order of what the store holds.
         self.index_lock = threading.Lock()
-        self.own_changes: set[int] = set()  # change-log entries of this process's own writes
+        self.own_changes: set[int] = set()  # own writes' change-log entries, once indexed
         # Save each index on every write; off when a ChangeFollower checkpoints them instead.
         self.autosave, self.unsaved = True, set[Side]()
         self._views: dict[str, CollectionView] = {}
@@ -251,13 +251,14 @@ class Catalog:
                 if before_commit is not None:
                     before_commit(session, changed)
                 changed_ids = [row.id for row in changed]
-                self.own_changes.update(changes.log(session, kind, changed_ids))
+                logged = changes.log(session, kind, changed_ids)
         except IntegrityError as exc:
             if new_only and len(records) == 1 and self._ref_stored(kind, records[0]):
                 raise self._taken(Side(kind), getattr(records[0], "id", "")) from exc
             raise
         if kind in self.indexes and changed_ids:
             self.reindex(Side(kind), changed_ids)
+        self.own_changes.update(logged)  # applied here: the follower may pass them now
         return result
 
     def embed_ahead(self, kind: str, records: Sequence[BaseModel]) -> None:
@@ -382,8 +383,9 @@ class Catalog:
             row_id = row.id
             if before_commit is not None:
                 before_commit(session, [row])
-            self.own_changes.update(changes.log(session, side.value, [row_id]))
+            logged = changes.log(session, side.value, [row_id])
         self.reindex(side, [row_id])
+        self.own_changes.update(logged)
 
     def load_demo(self, directory: Path) -> dict[str, ImportResult]:
         """Import a demo data set (idempotent) and bring the indexes up to date."""

@@ -50,8 +50,11 @@ class ChangeFollower:
                 return changes.last(session)
 
     def catch_up(self) -> int:
-        """Apply every change after the last applied one (others' writes; this process's own
-        are already applied); how many records were brought up to date."""
+        """Apply every change after the last applied one; how many records were brought up
+        to date. This process's own writes are skipped once their writer has indexed them
+        (``catalog.own_changes``); one committed but not yet indexed is applied here too, so
+        the sequence saved never runs ahead of what the indexes hold (a kill between a
+        write's commit and its index update replays it at the next start)."""
         with self._lock:
             done = 0
             while True:
@@ -69,6 +72,8 @@ class ChangeFollower:
                     self.catalog.reindex(Side(side), list(dict.fromkeys(ids)))
                     done += len(ids)
                 self.applied = batch[-1][0]
+                # an own write indexed after this pass re-applied it: forget its entries too
+                own.difference_update([seq for seq in tuple(own) if seq <= self.applied])
                 self.checkpoint()
 
     def checkpoint(self) -> None:

@@ -85,6 +85,39 @@ def test_a_restarted_process_catches_up_without_a_rebuild(
         again.close()
 
 
+def test_the_saved_sequence_never_runs_ahead_of_the_indexes(
+    tmp_path: Path, two: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that runs between a write's commit and its own index update (then a kill):
+    the sequence saved must not pass that write, so the next start applies it."""
+    a, _ = two
+    follower = ChangeFollower(a.catalog, a.settings.index_dir)
+    own_update = a.catalog.reindex
+    killed: list[bool] = []
+
+    def killed_before_indexing(side, ids):  # noqa: ANN001, ANN202 - the method's own types
+        monkeypatch.setattr(a.catalog, "reindex", own_update)
+        follower.catch_up()  # the follower's pass sees the committed write first
+        killed.append(True)
+        raise SystemExit("killed between the commit and the index update")
+
+    monkeypatch.setattr(a.catalog, "reindex", killed_before_indexing)
+    hull = technologies()[0].model_copy(
+        update={"id": "T-HULL", "title": "Barnacle-free hull coating for harbour tugs"}
+    )
+    with pytest.raises(SystemExit):
+        a.save_records("technologies", [hull])
+    assert killed
+    a.close()
+    again = Engine(fake_settings(tmp_path / "a", a.settings.database_url), encoder=FakeEncoder())
+    try:
+        ChangeFollower(again.catalog, again.settings.index_dir).catch_up()
+        assert "T-HULL" in refs(again, "barnacle hull coating tugs")
+        assert again.indexes["technologies"].verify().ok
+    finally:
+        again.close()
+
+
 @pytest.mark.postgres
 def test_two_server_processes_see_each_others_writes(tmp_path: Path, pg_url: str) -> None:
     servers = []
