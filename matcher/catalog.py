@@ -1,9 +1,9 @@
 """The catalogue: writes (save, import, archive) and the in-memory views queries read.
 
 A write embeds its texts first, with no lock held (the vectors land in the embedding cache),
-then takes the write lock for its one transaction only, then brings the collection's indexes up
-to date under the index lock from what the store holds now (cache hits, no encoder) and drops
-its view; the next query rebuilds the view, so a query touches no database. No lock is held
+then takes the write lock for its one transaction only, then brings the collection's indexes
+and its in-memory view up to date under the index lock, for the records it wrote, from what the
+store holds now (cache hits, no encoder); a query touches no database. No lock is held
 while the encoder runs, so a slow or large write never holds up searches or other writes.
 """
 
@@ -15,11 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +28,7 @@ from matcher.index.collection import CollectionIndex
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.view import CollectionView, ViewRecord, language
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.repo import changes
@@ -55,59 +54,6 @@ BeforeCommit = Callable[[Session, list[Any]], None]
 
 class RecordExistsError(ConflictError):
     """A new record's reference is taken (archived records keep theirs)."""
-
-
-def language(row: Any) -> str:
-    """The language a record is written in (English when not recorded)."""
-    return getattr(row, "language", None) or "en"
-
-
-@dataclass(frozen=True)
-class CollectionView:
-    """A collection's active records for ranking: BM25, detached rows and their texts by id.
-
-    Built once from the store, then kept up to date one record at a time by the writes
-    (``Catalog.reindex``): nothing is rebuilt per write.
-    """
-
-    lexical: LexicalIndex
-    rows: dict[int, Any]
-    texts: dict[int, str]
-    # How many active records are written in each language.
-    language_counts: Counter[str] = field(default_factory=Counter, compare=False)
-    # The multilingual space of these rows, built on the first query that needs it (and again
-    # after a write changed the rows).
-    spaces: dict[str, LanguageSpace] = field(default_factory=dict, compare=False)
-
-    @property
-    def languages(self) -> frozenset[str]:
-        """What the active records are written in."""
-        return frozenset(lg for lg, n in self.language_counts.items() if n > 0)
-
-    def put(self, row_id: int, record: Record | None, text: str = "") -> None:
-        """Replace a record (``None``: remove it) in the rows, texts and language counts."""
-        old = self.rows.pop(row_id, None)
-        self.texts.pop(row_id, None)
-        if old is not None:
-            self.language_counts[language(old)] -= 1
-        if record is not None:
-            self.rows[row_id] = record
-            self.texts[row_id] = text
-            self.language_counts[language(record)] += 1
-        self.spaces.clear()
-
-
-class Record(SimpleNamespace):
-    """A stored row's column values as plain attributes, detached from the database.
-
-    Ranking reads several attributes of every candidate (~200 per query); an ORM attribute
-    costs several times a plain one, so the in-memory view holds these instead of rows.
-    """
-
-
-def record_of(row: Any) -> Record:
-    """The column values of an ORM row as a ``Record``."""
-    return Record(**{c.key: getattr(row, c.key) for c in sa_inspect(row).mapper.column_attrs})
 
 
 @dataclass
@@ -173,14 +119,16 @@ class Catalog:
         side = Side(collection)
         with self.lock:
             if side not in self._views:
+                rows: dict[int, Any] = {}
+                texts: list[str] = []
                 with self.sessions() as session:
-                    rows = [record_of(r) for r in repo.active_records(session, side)]
-                texts = {r.id: repo.text_of(side, r) for r in rows}
+                    for row in repo.active_records(session, side):
+                        rows[row.id] = ViewRecord.of(row)
+                        texts.append(repo.text_of(side, row))
                 self._views[side] = CollectionView(
-                    lexical=LexicalIndex(list(texts), list(texts.values())),
-                    rows={r.id: r for r in rows},
-                    texts=texts,
-                    language_counts=Counter(language(r) for r in rows),
+                    lexical=LexicalIndex(list(rows), texts),
+                    rows=rows,
+                    language_counts=Counter(language(r) for r in rows.values()),
                 )
             return self._views[side]
 
@@ -279,10 +227,9 @@ class Catalog:
         with self.index_lock:
             with self.sessions() as session:
                 rows = repo.rows_by_ids(session, repo.row_model(side), ids)
-                records = {
-                    i: record_of(row) for i, row in rows.items() if row.status != repo.ARCHIVED
-                }
-            active = [(i, repo.text_of(side, r)) for i, r in records.items()]
+                stored = {i: row for i, row in rows.items() if row.status != repo.ARCHIVED}
+                records = {i: ViewRecord.of(row) for i, row in stored.items()}
+                active = [(i, repo.text_of(side, row)) for i, row in stored.items()]
             gone = [i for i in ids if i not in records]
             if active:
                 self.indexes[side].upsert(active, save=self.autosave)
@@ -296,8 +243,8 @@ class Catalog:
                 if gone:
                     view.lexical.remove(gone)
                 with self.lock:  # a multilingual space may be reading the rows
-                    for i, text in active:
-                        view.put(i, records[i], text)
+                    for i in records:
+                        view.put(i, records[i])
                     for i in gone:
                         view.put(i, None)
 

@@ -23,9 +23,7 @@ from matcher.catalog import (
     CollectionView,
     ImportRejectedError,
     ImportResult,
-    Record,
     RecordExistsError,
-    record_of,
     text_source,
 )
 from matcher.config import Settings, get_settings
@@ -33,12 +31,14 @@ from matcher.domain import Match, NeedIn, Side, TechnologyIn
 from matcher.embed import Encoder, Encoders
 from matcher.errors import InvalidInputError, NotFoundError
 from matcher.index.collection import CollectionIndex
+from matcher.index.owner import claim
 from matcher.ingest import intended_answers
 from matcher.pipeline import Matcher
 from matcher.rank.learned.registry import active_ranker
 from matcher.rank.score import CandidateFeatures
 from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.view import Record, record_of
 from matcher.route import RoutingRules, RoutingState
 from matcher.routing import RoutingOutcome, route_need, take_back_lapsed
 from matcher.store import repo
@@ -120,6 +120,7 @@ class Engine:
                 )
                 self.indexes[side].companions.append(companion)
                 self.multilingual_indexes[side] = companion
+        self.files = claim(s.index_dir, self.indexes.values())  # who writes the index files
         self.catalog = Catalog(
             sessions=self.sessions,
             taxonomy=self.taxonomy,
@@ -156,8 +157,9 @@ class Engine:
         self.encoders.use_primary(encoder)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections and the index directory's lock."""
         self.db.dispose()
+        self.files.release()
 
     def submit(self, record: Mapping[str, Any], *, side: Side) -> intake.Submission:
         """Validate, store and link a new record to a tracking token in one transaction

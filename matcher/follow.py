@@ -9,6 +9,10 @@ the sequence they hold (a write then costs no whole-index save). Applying a chan
 record's state from the store and its vectors from the shared embedding cache (the writer
 embedded it), so replaying a change twice or out of turn is harmless. The last applied sequence
 is kept beside the indexes: a process that restarts catches up from there, without a rebuild.
+
+Processes sharing one data directory: only the holder of its ``IndexDirLock`` saves index files
+and the sequence; a follower without it keeps its indexes in memory (loaded after reading the
+sequence, so never older than it) and takes over at a checkpoint once the holder has gone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from matcher.catalog import Catalog
 from matcher.domain import Side
+from matcher.index.owner import IndexDirLock, allow_writes
 from matcher.store.repo import changes
 
 log = logging.getLogger(__name__)
@@ -29,25 +34,48 @@ STATE_FILE = "changes.seq"
 class ChangeFollower:
     """Applies the change log to one process's catalogue (indexes and view)."""
 
-    def __init__(self, catalog: Catalog, state_dir: Path, *, interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        state_dir: Path,
+        *,
+        interval_s: float = 0.5,
+        files: IndexDirLock | None = None,
+    ) -> None:
         self.catalog = catalog
         catalog.autosave = False  # a write no longer saves whole indexes: checkpoints do
         self.state_path = Path(state_dir) / STATE_FILE
         self.interval_s = interval_s
+        self.files = files  # None: this process writes the files; else only while it holds it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        if not self._writes():  # a reader: the sequence first, then files at least that new
+            for index in catalog.indexes.values():
+                for one in (index, *index.companions):
+                    one.unload()
         self.applied = self._start_from()
         self._save()
 
+    def _writes(self) -> bool:
+        return self.files is None or self.files.held
+
     def _start_from(self) -> int:
-        """Where this process stands: the sequence saved beside its indexes, else the newest
-        (indexes loaded or built from the store at start are in step with it)."""
+        """Where this process stands: the sequence saved beside its indexes; without one,
+        the start of the log where index files exist (written by a process that did not
+        follow the log, perhaps killed before its index update: replaying is harmless), else
+        the newest (indexes built from the store from now on are in step with it)."""
         try:
             return int(self.state_path.read_text(encoding="utf-8").strip())
         except (FileNotFoundError, ValueError):
             with self.catalog.sessions() as session:
-                return changes.last(session)
+                newest = changes.last(session)
+            written = any(
+                one.directory.exists()
+                for index in self.catalog.indexes.values()
+                for one in (index, *index.companions)
+            )
+            return 0 if written else newest
 
     def catch_up(self) -> int:
         """Apply every change after the last applied one; how many records were brought up
@@ -80,6 +108,13 @@ class ChangeFollower:
         """Save the indexes changed since the last checkpoint, then the sequence they hold:
         a crash in between replays changes already in the files, which is harmless."""
         catalog = self.catalog
+        if not self._writes():
+            assert self.files is not None
+            if not self.files.acquire():
+                return  # another process writes the files; this one's indexes live in memory
+            # the writer has gone: this process takes over, its indexes replace the files
+            allow_writes(catalog.indexes.values(), True)
+            catalog.unsaved.update(Side(name) for name in catalog.indexes)
         with catalog.index_lock:
             for side in list(catalog.unsaved):
                 for index in (catalog.indexes[side], *catalog.indexes[side].companions):
@@ -88,6 +123,8 @@ class ChangeFollower:
         self._save()
 
     def _save(self) -> None:
+        if not self._writes():
+            return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.state_path.with_suffix(".tmp")
         temporary.write_text(str(self.applied), encoding="utf-8")

@@ -111,6 +111,11 @@ def index_build(
 ) -> None:
     """Bring the indexes in line with the database (repairs any drift found by verify)."""
     engine = _engine()
+    if not engine.files.held:
+        _fail(
+            f"the indexes in {engine.settings.index_dir} are kept by a running process "
+            f"(pid {engine.files.holder() or '?'}), in step from the change log; stop it first"
+        )
     for name in _which(collection):
         report = engine.indexes[name].repair(full=full)
         action = (

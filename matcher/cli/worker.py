@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from matcher.cli.common import fail, open_engine
+from matcher.follow import ChangeFollower
 
 
 def worker(
@@ -33,6 +34,9 @@ def worker(
         fail(f"unknown queue(s) {', '.join(unknown) or '(none)'}; queues are {', '.join(QUEUES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     engine = open_engine()
+    # the indexes follow every process's writes (a need's matches see the newest technologies)
+    follower = ChangeFollower(engine.catalog, engine.settings.index_dir, files=engine.files)
+    follower.start()
     workers = Workers(engine, queues=chosen, concurrency=concurrency)
 
     def stop(signum: int, frame: Any) -> None:
@@ -46,4 +50,5 @@ def worker(
         workers.wait()
     finally:
         workers.stop()
+        follower.stop()
         engine.close()

@@ -108,6 +108,9 @@ class CollectionIndex:
         self.directory: Path = directory or settings.index_dir / name
         self._index: BaseVectorIndex | None = None
         self.companions: list[CollectionIndex] = []
+        # False in a process that does not hold the directory's IndexDirLock: its index lives
+        # in memory (kept up to date from the change log) and never touches the files.
+        self.writes_files = True
 
     @property
     def _model_id(self) -> str:
@@ -119,7 +122,8 @@ class CollectionIndex:
     def index(self) -> BaseVectorIndex:
         """The loaded index; built from the store when there is none on disk yet."""
         if self._index is None:
-            clean_interrupted_save(self.directory)  # what a killed save left behind
+            if self.writes_files:  # (a reader would undo the writer's save in progress)
+                clean_interrupted_save(self.directory)  # what a killed save left behind
             try:
                 self._index, _ = load_index(self.directory, expected_model=self._model_id)
             except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
@@ -163,8 +167,8 @@ class CollectionIndex:
         return self.embed([text])[0]
 
     def save(self) -> None:
-        """Write the index atomically with its metadata."""
-        if self._index is not None:
+        """Write the index atomically with its metadata (only where this process may)."""
+        if self._index is not None and self.writes_files:
             save_index(
                 self._index,
                 self.directory,

@@ -163,7 +163,8 @@ def test_a_killed_index_save_is_undone_at_the_next_start(tmp_path: Path) -> None
         finally:
             CollectionIndex._rebuild_own = original  # type: ignore[method-assign]
         assert again.indexes["technologies"].verify().ok
-        leftovers = [p.name for p in directory.parent.iterdir() if p.name.startswith(".")]
+        leftovers = [p.name for p in directory.parent.iterdir() if ".tmp-" in p.name]
+        leftovers += [p.name for p in directory.parent.iterdir() if ".old-" in p.name]
         assert not leftovers, leftovers
     finally:
         again.close()

@@ -118,6 +118,50 @@ def test_the_saved_sequence_never_runs_ahead_of_the_indexes(
         again.close()
 
 
+def hold_lock(directory: Path) -> subprocess.Popen[str]:
+    """Another process holding a data directory's writer lock, until killed."""
+    code = (
+        "import sys, time; from matcher.index.owner import IndexDirLock; "
+        "assert IndexDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_one_writer_of_index_files_the_others_follow_in_memory(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A process that finds another holding the data directory's lock never writes its index
+    files (its indexes follow the log in memory), and takes over once the writer is gone."""
+    settings = fake_settings(tmp_path / "shared", database_url)
+    holder = hold_lock(settings.index_dir)
+    try:
+        writer = Engine(settings, encoder=FakeEncoder())
+        reader = Engine(fake_settings(tmp_path / "other", database_url), encoder=FakeEncoder())
+        assert not writer.files.held and reader.files.held
+        follower = ChangeFollower(writer.catalog, settings.index_dir, files=writer.files)
+        reader.save_records("technologies", technologies())  # another process writes
+        assert follower.catch_up() == 3
+        assert refs(writer, RADAR) >= {"T-1"}  # searchable here, from memory
+        follower.checkpoint()
+        directory = writer.indexes["technologies"].directory
+        assert not directory.exists(), "a process without the lock wrote index files"
+        assert not (settings.index_dir / "changes.seq").exists()
+        holder.kill()
+        holder.wait(30)
+        follower.checkpoint()  # the writer has gone: this process takes over
+        assert writer.files.held and directory.exists()
+        assert writer.indexes["technologies"].verify().ok
+        assert (settings.index_dir / "changes.seq").read_text().strip() == str(follower.applied)
+        writer.close()
+        reader.close()
+    finally:
+        holder.kill()
+
+
 @pytest.mark.postgres
 def test_two_server_processes_see_each_others_writes(tmp_path: Path, pg_url: str) -> None:
     servers = []

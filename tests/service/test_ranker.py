@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 import matcher.rank.learned.training
 import matcher.rank.score
 from matcher import config
-from matcher.domain import Match
+from matcher.catalog import active_texts
+from matcher.domain import Match, Side
 from matcher.rank import features
 from matcher.rank.features import FEATURES, candidate_features
 from matcher.rank.learned import lifecycle as learn
@@ -101,6 +102,7 @@ def test_serving_rows_equal_the_labelled_data_path_on_the_same_pairs(
     served = need_features(engine, need.id)
     view = engine.view("technologies")
     ids = list(view.rows)
+    texts = dict(active_texts(engine.sessions, Side.technologies))
     index = engine.indexes["technologies"].index
     doc_vectors = np.stack([index.vector(i) for i in ids])
     need_vector = engine.indexes["needs"].index.vector(need.id)
@@ -108,7 +110,7 @@ def test_serving_rows_equal_the_labelled_data_path_on_the_same_pairs(
         doc_vectors=doc_vectors,
         query_vectors=need_vector[None, :],
         query_texts=[repo.need_text(need)],
-        doc_texts=[view.texts[i] for i in ids],
+        doc_texts=[texts[i] for i in ids],
     )
     offline = {ids[p]: row for p, row in zip(pool.ids, pool.matrix, strict=True)}
     assert set(offline) == set(served.ids)  # the same candidates ...
@@ -325,13 +327,14 @@ def _tiny_beir(root: Path, engine_home: Path) -> Path:
     engine = Engine(make_settings(engine_home))
     intended = engine.demo_intended()
     view = engine.view("technologies")
+    texts = dict(active_texts(engine.sessions, Side.technologies))
     with engine.sessions() as session:
         needs = {n.ref: repo.need_text(n) for n in repo.active_needs(session)}
     engine.close()
     (root / "qrels").mkdir(parents=True)
     with (root / "corpus.jsonl").open("w") as f:
         for row in view.rows.values():
-            f.write(json.dumps({"_id": row.ref, "title": "", "text": view.texts[row.id]}) + "\n")
+            f.write(json.dumps({"_id": row.ref, "title": "", "text": texts[row.id]}) + "\n")
     refs = sorted(intended)[:10]
     with (root / "queries.jsonl").open("w") as f:
         for ref in refs:
