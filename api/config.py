@@ -42,6 +42,13 @@ class ApiSettings(BaseSettings):
         description="how often the service reads the change log for other processes' writes "
         "(seconds; 0: never, for a single process)",
     )
+    checkpoint_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="at most how often the service saves its changed indexes and the change-log "
+        "sequence they hold (seconds); a restart replays the log from the last save",
+    )
     in_process_worker: bool = Field(
         default=True,
         description="run background job workers inside the service; false when separate "

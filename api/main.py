@@ -33,6 +33,7 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
                 app.state.engine.catalog,
                 app.state.engine.settings.index_dir,
                 interval_s=api_settings.follow_interval_s,
+                checkpoint_s=api_settings.checkpoint_s,
                 files=app.state.engine.files,
             )
             follower.start()

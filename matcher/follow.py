@@ -4,11 +4,12 @@ Every write logs the records it wrote or archived (``record_changes``, in the wr
 transaction, in commit order). A process keeps its vector indexes and in-memory view up to date
 with its own writes at once; ``ChangeFollower`` applies everyone else's by reading the log after
 the last sequence it applied (every ``interval_s``; on PostgreSQL a writer's commit is seen
-within that interval), and checkpoints: it saves the indexes changed since the last pass, then
-the sequence they hold (a write then costs no whole-index save). Applying a change reads the
-record's state from the store and its vectors from the shared embedding cache (the writer
-embedded it), so replaying a change twice or out of turn is harmless. The last applied sequence
-is kept beside the indexes: a process that restarts catches up from there, without a rebuild.
+within that interval), and checkpoints every ``checkpoint_s``: it saves the indexes changed
+since the last checkpoint, then the sequence they hold (a write then costs no whole-index save).
+Applying a change reads the record's state from the store and its vectors from the shared
+embedding cache (the writer embedded it), so replaying a change twice or out of turn is
+harmless. The last saved sequence is kept beside the indexes: a process that restarts catches
+up from there, without a rebuild.
 
 Processes sharing one data directory: only the holder of its ``IndexDirLock`` saves index files
 and the sequence; a follower without it keeps its indexes in memory (loaded after reading the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -40,12 +42,17 @@ class ChangeFollower:
         state_dir: Path,
         *,
         interval_s: float = 0.5,
+        checkpoint_s: float = 30.0,
         files: IndexDirLock | None = None,
     ) -> None:
         self.catalog = catalog
         catalog.autosave = False  # a write no longer saves whole indexes: checkpoints do
         self.state_path = Path(state_dir) / STATE_FILE
         self.interval_s = interval_s
+        # A checkpoint saves whole indexes (seconds at 100k records) and holds the index lock,
+        # so writes wait behind it: it runs at most this often; a restart replays the rest.
+        self.checkpoint_s = checkpoint_s
+        self._checkpointed = time.monotonic()
         self.files = files  # None: this process writes the files; else only while it holds it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,7 +109,11 @@ class ChangeFollower:
                 self.applied = batch[-1][0]
                 # an own write indexed after this pass re-applied it: forget its entries too
                 own.difference_update([seq for seq in tuple(own) if seq <= self.applied])
-                self.checkpoint()
+
+    def checkpoint_due(self) -> bool:
+        """Whether indexes changed since the last checkpoint, and it is time for the next."""
+        waited = time.monotonic() - self._checkpointed >= self.checkpoint_s
+        return waited and bool(self.catalog.unsaved or self.applied != self._saved)
 
     def checkpoint(self) -> None:
         """Save the indexes changed since the last checkpoint, then the sequence they hold:
@@ -121,8 +132,10 @@ class ChangeFollower:
                     index.save()
             catalog.unsaved.clear()
         self._save()
+        self._checkpointed = time.monotonic()
 
     def _save(self) -> None:
+        self._saved = self.applied
         if not self._writes():
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +145,10 @@ class ChangeFollower:
 
     # -- in the background -----------------------------------------------------------------
     def start(self) -> None:
-        """Catch up now, then follow the log in a daemon thread until ``stop``."""
-        self.catch_up()
+        """Catch up now (and save that), then follow the log in a daemon thread until
+        ``stop``."""
+        if self.catch_up():
+            self.checkpoint()
         self._thread = threading.Thread(target=self._run, name="change-follower", daemon=True)
         self._thread.start()
 
@@ -141,6 +156,8 @@ class ChangeFollower:
         while not self._stop.wait(self.interval_s):
             try:
                 self.catch_up()
+                if self.checkpoint_due():
+                    self.checkpoint()
             except Exception:  # noqa: BLE001 - a failed pass is logged and tried again
                 log.exception("following the change log failed; trying again")
 

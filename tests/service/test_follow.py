@@ -97,7 +97,8 @@ def test_the_saved_sequence_never_runs_ahead_of_the_indexes(
 
     def killed_before_indexing(side, ids):  # noqa: ANN001, ANN202 - the method's own types
         monkeypatch.setattr(a.catalog, "reindex", own_update)
-        follower.catch_up()  # the follower's pass sees the committed write first
+        follower.catch_up()  # the follower's pass sees the committed write first ...
+        follower.checkpoint()  # ... and saves what it holds
         killed.append(True)
         raise SystemExit("killed between the commit and the index update")
 
@@ -111,7 +112,9 @@ def test_the_saved_sequence_never_runs_ahead_of_the_indexes(
     a.close()
     again = Engine(fake_settings(tmp_path / "a", a.settings.database_url), encoder=FakeEncoder())
     try:
-        ChangeFollower(again.catalog, again.settings.index_dir).catch_up()
+        restarted = ChangeFollower(again.catalog, again.settings.index_dir)
+        restarted.catch_up()
+        restarted.checkpoint()
         assert "T-HULL" in refs(again, "barnacle hull coating tugs")
         assert again.indexes["technologies"].verify().ok
     finally:
