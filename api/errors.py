@@ -30,7 +30,7 @@ from matcher.errors import (
     RecordInvalidError,
     UnavailableError,
 )
-from matcher.ingest import ImportFormatError
+from matcher.ingest import EMPTY, ImportFormatError, blank_text
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def _request_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(_echo(p)) for p in err["loc"] if p not in ("body", "query", "path"))
-        parts.append(f"{where or 'request'}: {err['msg']}")
+        msg = EMPTY if blank_text(err["type"], err.get("ctx")) else err["msg"]
+        parts.append(f"{where or 'request'}: {msg}")
     return "; ".join(parts)
 
 

@@ -33,7 +33,7 @@ PROBLEM = "Problem"
 _REF = {"$ref": f"#/components/schemas/{PROBLEM}"}
 _WRITES = {"post", "put", "patch", "delete"}
 _RECORD_FILTERS = {"broker", "need", "technology"}  # query parameters that name a record
-_EMBEDS = ("/search", "/matches", "/match")  # read operations that run the encoder or indexes
+_EMBEDS = ("/search", "/matches", "/match", "/suggest")  # reads that run the encoder or indexes
 
 DESCRIPTIONS = {
     400: "The body cannot be read: not JSON, a broken form, or a file of an unknown type.",

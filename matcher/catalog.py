@@ -25,6 +25,7 @@ from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
 from matcher.embed import content_hash
 from matcher.errors import ConflictError, InvalidInputError, NotFoundError
 from matcher.index.collection import CollectionIndex
+from matcher.infer import DomainInferrer
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
@@ -108,6 +109,7 @@ class Catalog:
         # Save each index on every write; off when a ChangeFollower checkpoints them instead.
         self.autosave, self.unsaved = True, set[Side]()
         self._views: dict[str, CollectionView] = {}
+        self.inferrer = DomainInferrer(self)  # domain codes of records saved without any
 
     # -- reading -------------------------------------------------------------------------
     def view(self, collection: str) -> CollectionView:
@@ -180,8 +182,10 @@ class Catalog:
         transaction with the technology and need rows written (flushed, ids known): what it
         writes commits with them or not at all. ``new_only`` refuses a record whose reference
         is stored (RecordExistsError, nothing written) instead of updating it; another process
-        storing it meanwhile is caught by the write itself (the reference is unique).
+        storing it meanwhile is caught by the write itself (the reference is unique). A record
+        without domain codes gets them inferred first (``matcher.infer``).
         """
+        records = self.inferrer.fill(kind, records)
         self.embed_ahead(kind, records)
         result = ImportResult(kind=kind)
         changed: list[Any] = []

@@ -35,7 +35,8 @@ Code = Annotated[str, _text(1, limits.MAX_CODE_CHARS), _Clean]  # a domain or re
 Keyword = Annotated[str, _text(1, limits.MAX_KEYWORD_CHARS), _Clean]
 PatentNo = Annotated[str, _text(1, limits.MAX_PATENT_CHARS), _Clean]
 CpcClass = Annotated[str, _text(1, limits.MAX_CPC_CHARS), _Clean]
-Title = Annotated[str, _text(5, 300), _Clean]
+# Real catalogues hold short titles (a 4-character SBIR title, a 2-character Chinese one).
+Title = Annotated[str, _text(1, 300), _Clean]
 Description = Annotated[str, _text(20, 20_000), _Clean]
 Name = Annotated[str, _text(2, 300), _Clean]
 Contact = Annotated[str, _text(max_length=300), _Clean]
@@ -147,7 +148,7 @@ class NeedIn(_Record):
     enterprise: Name
     title: Title
     description: Description
-    domains: list[Code] = Field(min_length=1, max_length=limits.MAX_DOMAINS)
+    domains: list[Code] = Field(default_factory=list, max_length=limits.MAX_DOMAINS)
     trl_min: TRL
     trl_max: TRL | None = None
     trl_hard: bool = False
@@ -182,6 +183,23 @@ class NeedIn(_Record):
                 {"min": self.budget_min, "max": self.budget_max},
             )
         return self
+
+
+# Domain codes no person set: inferred from the text when the record is saved (matcher.infer).
+Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class InferredTechnology(TechnologyIn):
+    """A technology whose domain codes the engine inferred from its text, with how sure it is
+    of them (0–1). Never read from input: the engine makes it from a ``TechnologyIn``."""
+
+    domain_confidence: Confidence
+
+
+class InferredNeed(NeedIn):
+    """A need whose domain codes the engine inferred from its text (see ``InferredTechnology``)."""
+
+    domain_confidence: Confidence
 
 
 class BrokerIn(_Record):

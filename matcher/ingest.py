@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from matcher import limits
-from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
+from matcher.domain import BrokerIn, NeedIn, TechnologyIn
 from matcher.errors import FieldError, InvalidInputError, RecordInvalidError, field_errors_of
 from matcher.taxonomy import Taxonomy
 
@@ -91,6 +91,14 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 # pydantic reports these two with wording meant for programmers; people get plainer words.
 _PLAIN_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required field is missing"}
+EMPTY = "must not be empty"  # a text that is blank once stripped (pydantic: "at least 1 character")
+
+
+def blank_text(error_type: str, ctx: Mapping[str, Any] | None) -> bool:
+    """Whether one of pydantic's errors says a text was blank once stripped."""
+    return error_type == "string_too_short" and (ctx or {}).get("min_length") == 1
+
+
 # Errors about the record as a whole that one field can fix: shown on that field.
 _FIELD_OF_TYPE = {"trl_window": "trl_max", "budget_window": "budget_max"}
 
@@ -99,7 +107,11 @@ def _from_pydantic(exc: ValidationError) -> list[FieldError]:
     """pydantic's errors as field errors: type, location and context kept as they are."""
     out = []
     for error in field_errors_of(exc.errors()):
-        msg = _PLAIN_MESSAGES.get(error.type, error.msg)
+        msg = (
+            EMPTY
+            if blank_text(error.type, error.ctx)
+            else _PLAIN_MESSAGES.get(error.type, error.msg)
+        )
         loc = error.loc or ((_FIELD_OF_TYPE[error.type],) if error.type in _FIELD_OF_TYPE else ())
         out.append(FieldError(type=error.type, loc=loc, msg=msg, ctx=error.ctx))
     return out
@@ -136,12 +148,6 @@ def reference_errors(
                         {"code": code},
                     )
                 )
-        if kind == Side.technologies and not _codes(values.get("domains")):
-            errors.append(
-                FieldError(
-                    "domains_required", ("domains",), "give at least one domain code or a CPC class"
-                )
-            )
     for name in ("region", "home_region"):
         given = values.get(name)
         if name in skip or not isinstance(given, str) or not given.strip():
@@ -172,7 +178,7 @@ def reference_errors(
 
 def check_references(record: BaseModel, taxonomy: Taxonomy) -> list[FieldError]:
     """Problems with a validated record's reference codes (a technology's domains may be
-    inferred from its CPC classes first)."""
+    taken from its CPC classes first; a record without any gets them inferred when saved)."""
     if isinstance(record, TechnologyIn) and not record.domains and record.cpc:
         record.domains = sorted({d for c in record.cpc for d in taxonomy.domains_for_cpc(c)})
     kind = next(k for k, model in MODELS.items() if isinstance(record, model))
@@ -195,7 +201,8 @@ def validate_record(
     Raises:
         RecordInvalidError: with every problem found, each a ``FieldError`` (pydantic's type,
             location and context, or the engine's own: ``unknown_domain``, ``unknown_region``,
-            ``domains_required``, ``trl_window``, ``budget_window``, …).
+            ``trl_window``, ``budget_window``, …). No domain code is needed: a record without
+            any gets them inferred from its text when it is saved (``matcher.infer``).
     """
     model = MODELS[kind]
     what = _SINGULAR[kind]
@@ -206,8 +213,6 @@ def validate_record(
         # Unknown codes are reported too when other fields failed, so one round fixes all.
         failed = {e.field for e in errors}
         refs = reference_errors(raw, taxonomy, kind=kind, skip=failed)
-        if kind == Side.technologies and raw.get("cpc"):
-            refs = [e for e in refs if e.type != "domains_required"]
         raise RecordInvalidError([*errors, *refs], what=what) from None
     problems = check_references(record, taxonomy)
     if problems:

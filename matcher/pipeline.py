@@ -19,6 +19,7 @@ from matcher.domain import Match, Side
 from matcher.embed import Encoders
 from matcher.errors import InvalidInputError
 from matcher.index.collection import CollectionIndex
+from matcher.infer import note_inferred
 from matcher.ingest import detect_language
 from matcher.phrases import LANGUAGES, language_of
 from matcher.rank.explain import explanations, match_of
@@ -315,15 +316,20 @@ class Matcher:
                 target,
                 rank=rank,
                 lang=lang,
-                explained=explanations(
+                explained=note_inferred(
+                    explanations(
+                        query,
+                        item,
+                        target,
+                        evidence[item.row.id],
+                        taxonomy=self.taxonomy,
+                        distance_scale_km=self.settings.distance_scale_km,
+                        languages=languages,
+                        ranked_in=lang,
+                    ),
                     query,
-                    item,
+                    item.row,
                     target,
-                    evidence[item.row.id],
-                    taxonomy=self.taxonomy,
-                    distance_scale_km=self.settings.distance_scale_km,
-                    languages=languages,
-                    ranked_in=lang,
                 ),
             )
             for rank, item in enumerate(shown, start=1)

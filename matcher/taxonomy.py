@@ -1,4 +1,5 @@
-"""Reference data: domain taxonomy, readiness levels, regions, CPC crosswalk (loaded from data/)."""
+"""Reference data: domain taxonomy (with what each field covers), readiness levels, regions,
+CPC crosswalk (loaded from data/)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,17 @@ class Domain:
     name_en: str
     name_zh: str
     parent: str | None
+    # What the field covers, item by item (``domain_scopes.json``): read to infer codes.
+    scope_en: tuple[str, ...] = ()
+    scope_zh: tuple[str, ...] = ()
 
     def name(self, lang: str = "en") -> str:
         """Name in the reader's language (``en`` or ``zh``)."""
         return self.name_zh if lang == "zh" else self.name_en
+
+    def scope(self, lang: str = "en") -> tuple[str, ...]:
+        """What the field covers, in ``en`` or ``zh`` (empty when not described)."""
+        return self.scope_zh if lang == "zh" else self.scope_en
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,17 @@ class Taxonomy:
 
     def __init__(self, data_dir: Path) -> None:
         base = data_dir / "taxonomy"
+        scopes = base / "domain_scopes.json"
+        scope = {s["code"]: s for s in (_load(scopes)["scopes"] if scopes.exists() else [])}
         self.domains: dict[str, Domain] = {
-            d["code"]: Domain(d["code"], d["name_en"], d["name_zh"], d.get("parent"))
+            d["code"]: Domain(
+                d["code"],
+                d["name_en"],
+                d["name_zh"],
+                d.get("parent"),
+                tuple(scope.get(d["code"], {}).get("en", ())),
+                tuple(scope.get(d["code"], {}).get("zh", ())),
+            )
             for d in _load(base / "domains.json")["domains"]
         }
         self.readiness: dict[int, ReadinessLevel] = {

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import admin, brokers, deals, needs, search, technologies
+from api.routes import admin, brokers, deals, needs, search, taxonomy, technologies
 
 ROUTERS: list[APIRouter] = [
     technologies.router,
     needs.router,
     search.router,
+    taxonomy.router,
     brokers.router,
     deals.router,
     admin.router,

@@ -169,6 +169,8 @@ def unrouted(
             "title": n.title,
             "enterprise": n.enterprise,
             "domains": list(n.domains),
+            "domains_inferred": n.domains_inferred,
+            "domain_confidence": n.domain_confidence,
             "home_region": n.home_region,
             "region_scope": n.region_scope,
             "reason": (n.routing_reason or {}).get(lang, (n.routing_reason or {}).get("en")),

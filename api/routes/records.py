@@ -1,8 +1,7 @@
 """What the technology and need routes share, written once for both sides (``Side``).
 
-Reading, validating, writing, importing and listing records of one side, and turning ranked
-matches into the public view the caller may see. The routers (``technologies``, ``needs``,
-``search``) only bind these to paths.
+Reading, validating, writing, importing and listing records of one side, and ranked matches
+as the caller may see them. The routers (technologies, needs, search) only bind these to paths.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from api.schemas import (
 from matcher.catalog import RecordExistsError
 from matcher.domain import Match, Side
 from matcher.engine import Engine
+from matcher.infer import person_domains
 from matcher.ingest import ImportFormatError, read_file, validate_record
 from matcher.limits import PAST_DEADLINES_OK
 from matcher.permissions import Action, require
@@ -207,9 +207,9 @@ def create(request: Request, engine: Engine, caller: Caller, side: Side, body: B
 
 
 def _as_raw(side: Side, row: TechnologyRow | NeedRow) -> dict[str, Any]:
-    """A stored row as the import fields, ready to merge a partial update into."""
+    """A stored row as import fields to merge an update into (inferred domains left out)."""
     raw = {name: getattr(row, name) for name in side.record_model.model_fields if name != "id"}
-    raw["id"] = row.ref
+    raw["id"], raw["domains"] = row.ref, person_domains(row)
     return raw
 
 

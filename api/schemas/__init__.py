@@ -16,6 +16,7 @@ from api.schemas.common import (
 )
 from api.schemas.matches import ComponentsPublic, MatchList, MatchPublic, SearchRequest
 from api.schemas.needs import NeedCreate, NeedPublic, NeedSummary, NeedUpdate
+from api.schemas.taxonomy import DomainSuggestion, DomainSuggestions
 from api.schemas.technologies import (
     TechnologyCreate,
     TechnologyPublic,
@@ -27,6 +28,8 @@ __all__ = [
     "ComponentsPublic",
     "Contact",
     "Currency",
+    "DomainSuggestion",
+    "DomainSuggestions",
     "ImportReport",
     "MatchList",
     "MatchPublic",

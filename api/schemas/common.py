@@ -11,12 +11,41 @@ from matcher.limits import clean_text
 
 T = TypeVar("T")
 
-__all__ = ["Contact", "Currency", "ImportReport", "Name", "Page", "QueryText", "RowErrorPublic"]
+__all__ = [
+    "Contact",
+    "Currency",
+    "DomainConfidence",
+    "DomainsInferred",
+    "ImportReport",
+    "Name",
+    "Page",
+    "QueryText",
+    "RowErrorPublic",
+]
 
 QueryText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
     BeforeValidator(clean_text),
+]
+
+# How a record's domain codes came about: set by a person, or inferred from its text when it was
+# saved without any (matcher.infer), with the engine's confidence in them.
+DomainsInferred = Annotated[
+    bool,
+    Field(
+        description="true: the domain codes were inferred from the text (none were given), "
+        "not set by a person; setting domains (PATCH, import, form) replaces them"
+    ),
+]
+DomainConfidence = Annotated[
+    float | None,
+    Field(
+        ge=0,
+        le=1,
+        description="the engine's confidence (0–1) in inferred domain codes; null "
+        "when a person set them",
+    ),
 ]
 
 

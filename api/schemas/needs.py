@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas.common import Contact, Currency, Name
+from api.schemas.common import Contact, Currency, DomainConfidence, DomainsInferred, Name
 from matcher import limits
 from matcher.domain import (
     TRL,
@@ -74,6 +74,8 @@ class NeedPublic(BaseModel):
     title: str
     description: str
     domains: list[str]
+    domains_inferred: DomainsInferred
+    domain_confidence: DomainConfidence
     trl_min: int
     trl_max: int | None
     trl_hard: bool
@@ -103,6 +105,8 @@ class NeedSummary(BaseModel):
     title: str
     enterprise: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
+    domains_inferred: DomainsInferred
+    domain_confidence: DomainConfidence
     trl_min: int
     trl_max: int | None
     home_region: str

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Name
+from api.schemas.common import DomainConfidence, DomainsInferred, Name
 from matcher import limits
 from matcher.domain import (
     TRL,
@@ -67,6 +67,8 @@ class TechnologyPublic(BaseModel):
     description: str
     owner: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
+    domains_inferred: DomainsInferred
+    domain_confidence: DomainConfidence
     trl: int
     region: str
     ip_status: str
@@ -92,6 +94,8 @@ class TechnologySummary(BaseModel):
     title: str
     owner: str | None  # None in a teaser (before the reader may see the parties)
     domains: list[str]
+    domains_inferred: DomainsInferred
+    domain_confidence: DomainConfidence
     trl: int
     region: str
     confidential: bool

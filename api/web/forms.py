@@ -4,7 +4,9 @@ No account and no JavaScript: a submitter fills a form, gets a private tracking 
 (``/track/{token}``; only the SHA-256 of the token is stored) and follows the status there.
 Every form is protected by a signed double-submit CSRF token, validated by the engine like the
 CLI and the API (``Engine.submit``), and shown in English or Chinese. A submission calls the
-engine once (validate, store, link the tracking token) and queues matching.
+engine once (validate, store, link the tracking token) and queues matching. Technology fields
+are optional (inferred from the text when none is chosen); "Suggest fields" posts the form and
+gets it back with suggestions (``api.web.suggest``).
 
 Against spam: submissions per client address are limited (``MATCHER_API_FORM_RATE``, 429
 beyond, ``api.ratelimit``), and each form carries a field people do not see (``website``); a
@@ -30,6 +32,7 @@ from api.web.choices import domain_groups, region_groups, trl_levels
 from api.web.csrf import CSRF_FIELD, csrf_ok, csrf_token_for, read_done, sign_done
 from api.web.i18n import field_error_text, t
 from api.web.pages import choose_language, error_page, render, secure
+from api.web.suggest import SUGGEST_ACTION, suggest
 from matcher import intake
 from matcher.domain import IPStatus, Licensing, Side
 from matcher.engine import Engine
@@ -269,6 +272,25 @@ def _accepted(
     return response
 
 
+def _suggested(
+    request: Request, form: FormSpec, engine: Engine, settings: ApiSettings, values: dict, raw: dict
+) -> Response:
+    """The form again, with domain codes suggested from its text (the likeliest selected when
+    none was chosen); 422 when there is no text to read yet."""
+    lang, remember = choose_language(request)
+    found = suggest(engine, form.side, raw, lang)
+    errors = {} if found else {"domains": [t(lang, "form.suggest_no_text")]}
+    if found and not values["domains"]:
+        values["domains"] = found.selected
+    context = _form_context(form, engine, settings, lang, values, errors)
+    context["suggestions"] = found.lines if found else []
+    csrf = csrf_token_for(request, settings)
+    status = 200 if found else 422
+    return render(
+        request, form.template, lang, context, status_code=status, remember_lang=remember, csrf=csrf
+    )
+
+
 async def _submit(
     request: Request, form: FormSpec, engine: Engine, settings: ApiSettings
 ) -> Response:
@@ -291,6 +313,8 @@ async def _submit(
         decoy = PREFIX[form.side] + secrets.token_hex(4).upper()
         return _accepted(request, form, settings, lang, ref=decoy, token=new_token())
     values, raw = raw_record(form, data)
+    if data.get("action") == SUGGEST_ACTION:  # the "Suggest fields" button: nothing is stored
+        return _suggested(request, form, engine, settings, values, raw)
     outcome = _store(request, form, engine, settings, values, raw)
     if isinstance(outcome, list):
         shown = errors_by_field(form, outcome, lang)

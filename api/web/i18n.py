@@ -1,7 +1,8 @@
 """Messages of the HTML pages in English and Chinese, field errors included.
 
-``t(lang, key, **params)`` looks a message up in ``api.web.messages`` and fills
-``{placeholders}``; an unknown key falls back to English, then to the key itself.
+``t(lang, key, **params)`` looks a message up in ``api.web.messages`` (and
+``messages_domains``) and fills ``{placeholders}``; an unknown key falls back to English, then
+to the key itself.
 ``field_error_text`` words a ``FieldError`` for people from its type and context (one table,
 ``ERROR_KEYS``), never from pydantic's English message.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.web.messages import MESSAGES
+from api.web import messages, messages_domains
 from matcher.errors import FieldError
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -23,6 +24,11 @@ __all__ = [
     "normalise",
     "t",
 ]
+
+MESSAGES: dict[str, dict[str, str]] = {
+    lang: {**table, **messages_domains.MESSAGES.get(lang, {})}
+    for lang, table in messages.MESSAGES.items()
+}
 
 # Field error type → message key. The message is filled from the error's context.
 ERROR_KEYS: dict[str, str] = {
@@ -47,7 +53,6 @@ ERROR_KEYS: dict[str, str] = {
     "string_pattern_mismatch": "err.pattern",
     # the engine's own (matcher.ingest, matcher.domain)
     "unknown_domain": "err.domains_unknown",
-    "domains_required": "err.domains_min",
     "unknown_region": "err.region_unknown",
     "trl_window": "err.trl_window",
     "budget_window": "err.budget_window",
@@ -61,7 +66,6 @@ ERROR_KEYS: dict[str, str] = {
 }
 # The same type on a particular field, where the field says more than the type.
 FIELD_ERROR_KEYS: dict[tuple[str, str], str] = {
-    ("too_short", "domains"): "err.domains_min",
     ("string_pattern_mismatch", "currency"): "err.currency",
     ("string_pattern_mismatch", "id"): "err.no_spaces",
 }

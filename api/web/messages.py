@@ -30,8 +30,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "to follow the progress.",
         "form.choose": "— choose —",
         "form.none": "— none —",
-        "form.multi_help": "Pick one or more. On a computer hold Ctrl (⌘ on a Mac) to select "
-        "several.",
         "form.whole_field": "{name} (whole field)",
         "form.confidential": "Confidential",
         "form.confidential_help": "Only certified brokers see the details; the record is "
@@ -59,7 +57,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "need.enterprise": "Company name",
         "need.enterprise_help": "The legal name of your company.",
         "need.title": "Title of the need",
-        "need.title_help": "One line, 5–300 characters, e.g. “Corrosion-resistant coating for "
+        "need.title_help": "One line, up to 300 characters, e.g. “Corrosion-resistant coating for "
         "offshore wind towers”.",
         "need.description": "Description",
         "need.description_help": "The technical problem, constraints and the performance you "
@@ -109,7 +107,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tech.owner": "University or institute",
         "tech.owner_help": "Who owns the technology.",
         "tech.title": "Title of the technology",
-        "tech.title_help": "One line, 5–300 characters.",
+        "tech.title_help": "One line, up to 300 characters.",
         "tech.description": "Description",
         "tech.description_help": "What it is, what it does, advantages and applications "
         "(20–20,000 characters).",
@@ -202,7 +200,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "err.choice": "Please choose one of the options.",
         "err.date": "Please enter a date as YYYY-MM-DD.",
         "err.currency": "Use a three-letter currency code such as CNY, EUR or USD.",
-        "err.domains_min": "Choose at least one technology field.",
         "err.domains_unknown": "Unknown technology field code: {code}.",
         "err.region_unknown": "Unknown region code {code}; choose one from the list.",
         "err.trl_window": "The highest readiness ({max}) is below the lowest ({min}).",
@@ -234,7 +231,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.no_account": "无需注册账号。提交后您将获得一个专属链接，可随时查看进展。",
         "form.choose": "— 请选择 —",
         "form.none": "— 不限 —",
-        "form.multi_help": "可选择一项或多项。在电脑上按住 Ctrl（Mac 上按 ⌘）可多选。",
         "form.whole_field": "{name}（整个领域）",
         "form.confidential": "保密",
         "form.confidential_help": "仅持证技术经纪人可查看详细内容，不会公开展示。",
@@ -257,7 +253,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "need.enterprise": "企业名称",
         "need.enterprise_help": "贵企业的注册名称。",
         "need.title": "需求标题",
-        "need.title_help": "一句话概括，5–300 个字符，例如“海上风电塔筒防腐涂层”。",
+        "need.title_help": "一句话概括，不超过 300 个字符，例如“海上风电塔筒防腐涂层”。",
         "need.description": "需求描述",
         "need.description_help": "技术难题、约束条件和期望达到的性能指标（20–20,000 个字符）。",
         "need.domains": "技术领域",
@@ -301,7 +297,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tech.owner": "高校或科研院所",
         "tech.owner_help": "技术的权利人。",
         "tech.title": "技术名称",
-        "tech.title_help": "一句话概括，5–300 个字符。",
+        "tech.title_help": "一句话概括，不超过 300 个字符。",
         "tech.description": "技术描述",
         "tech.description_help": "技术是什么、能做什么、有何优势和应用场景（20–20,000 个字符）。",
         "tech.domains": "技术领域",
@@ -382,7 +378,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "err.choice": "请从选项中选择一项。",
         "err.date": "请按 YYYY-MM-DD 格式输入日期。",
         "err.currency": "请使用三位字母的币种代码，例如 CNY、EUR 或 USD。",
-        "err.domains_min": "请至少选择一个技术领域。",
         "err.domains_unknown": "未知的技术领域代码：{code}。",
         "err.region_unknown": "未知的地区代码 {code}，请从列表中选择。",
         "err.trl_window": "最高成熟度（{max}）低于最低成熟度（{min}）。",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -62,6 +63,10 @@ class Catalogued(Timestamped):
     )
     # The broker who created the record through the API (None: imported, a form, an admin).
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Domain codes no person set: inferred from the text when saved (matcher.infer), with the
+    # engine's confidence in them (0–1); codes a person sets clear both.
+    domains_inferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    domain_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class TechnologyRow(Catalogued, Base):

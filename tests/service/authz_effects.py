@@ -249,6 +249,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("DELETE", f"{SIDE}/{{key}}"): RECORD,
     ("GET", f"{SIDE}/{{key}}/matches"): Endpoint(lambda c: {"params": {"top": 5}}),
     ("POST", f"{A}/search"): Endpoint(search),
+    ("GET", f"{A}/taxonomy/suggest"): Endpoint(
+        lambda c: {"params": {"text": "graphene epoxy antifouling coating for steel hulls"}}
+    ),
     ("GET", f"{A}/brokers/me"): Endpoint(),
     ("PUT", f"{A}/brokers/me/webhook"): Endpoint(
         body(WEBHOOK), webhook_state, to(lambda b, a: a == (WEBHOOK["url"], WEBHOOK["secret"]))

@@ -163,7 +163,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(client, admin_headers, servi
     for body, field in [
         (need(trl_min=7, trl_max=3), "trl_max"),
         (need(home_region="Atlantis"), "home_region"),
-        (need(domains=[]), "domains"),
+        (need(domains=["99"]), "domains"),
         (need(region_scope="galactic"), "region_scope"),
     ]:
         response = client.post(f"{API}/needs", json=body, headers=h)

@@ -108,6 +108,10 @@ TABLE: list[tuple[Any, ...]] = [
     ("broker", "POST", f"{V1}/search", "conf_hidden", 200, "absent"),
     ("broker", "POST", f"{V1}/search", "conf_routed", 200, "present"),
     ("lapsed", "POST", f"{V1}/search", "own", 403),
+    # -- domain codes suggested for a text: staff, like the catalogue ---------------------------
+    ("admin", "GET", f"{V1}/taxonomy/suggest", "-", 200),
+    ("broker", "GET", f"{V1}/taxonomy/suggest", "-", 200),
+    ("lapsed", "GET", f"{V1}/taxonomy/suggest", "-", 403),
     # -- a broker's own: profile, webhook, inbox, feedback, claims ---------------------------
     ("admin", "GET", f"{V1}/brokers/me", "-", 403),
     ("broker", "GET", f"{V1}/brokers/me", "-", 200),

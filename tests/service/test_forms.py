@@ -262,7 +262,7 @@ def test_chinese_form_errors_come_from_the_engine_field_errors(client: Any) -> N
         client, "/needs/new?lang=zh", {**GOOD_NEED, "title": "abc", "domains": ["99.99"]}
     )
     assert short.status_code == 422
-    assert "请至少输入 5 个字符。" in field_block(short.text, "title")
+    assert "f-title-error" not in field_block(short.text, "title")  # a short title is a title
     assert "未知的技术领域代码：99.99。" in field_block(short.text, "domains")
     window = post_form(
         client, "/needs/new?lang=zh", {**GOOD_NEED, "budget_min": "9000", "budget_max": "10"}
@@ -457,9 +457,6 @@ def test_technology_errors(client: Any, service_engine: Any) -> None:
     assert "coating; corrosion；offshore" in response.text
     assert count(service_engine, TechnologyRow) == before
 
-    no_domain = post_form(client, "/technologies/new", {**GOOD_TECHNOLOGY, "domains": []})
-    assert no_domain.status_code == 422
-    assert "Choose at least one technology field." in field_block(no_domain.text, "domains")
     region = post_form(client, "/technologies/new", {**GOOD_TECHNOLOGY, "region": "ZZ"})
     assert "Unknown region code" in field_block(region.text, "region")
     assert count(service_engine, TechnologyRow) == before

@@ -131,7 +131,7 @@ def test_field_errors_keep_pydantic_structure_and_add_the_engine_own() -> None:
     """Each problem is a FieldError: pydantic's type, location and context, never re-parsed
     from its message; unknown codes are typed too, and reported alongside pydantic's."""
     taxonomy = load_taxonomy(REPO_DATA_DIR)
-    raw = dict(TECHNOLOGIES[0], id="T-1", trl=12, title="abc", domains=["04.06", "99.99"])
+    raw = dict(TECHNOLOGIES[0], id="T-1", trl=12, title="  ", domains=["04.06", "99.99"])
     raw.pop("owner")
     raw["region"] = "XX-ZZ"
     with pytest.raises(RecordInvalidError) as caught:
@@ -139,11 +139,8 @@ def test_field_errors_keep_pydantic_structure_and_add_the_engine_own() -> None:
     assert isinstance(caught.value, ValueError)  # callers catching ValueError keep working
     by_loc = {e.loc: e for e in caught.value.errors}
     assert by_loc[("trl",)].type == "less_than_equal" and by_loc[("trl",)].ctx == {"le": 9}
-    assert by_loc[("title",)] == FieldError(
-        "string_too_short",
-        ("title",),
-        "String should have at least 5 characters",
-        {"min_length": 5},
+    assert by_loc[("title",)] == FieldError(  # blank once stripped: the plain words say so
+        "string_too_short", ("title",), "must not be empty", {"min_length": 1}
     )
     assert by_loc[("owner",)].type == "missing"
     assert by_loc[("owner",)].msg == "required field is missing"

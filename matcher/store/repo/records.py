@@ -43,12 +43,20 @@ def _upsert(session: Session, model: type[Row], ref: str, values: dict) -> tuple
     return row, created
 
 
+def _domain_origin(values: dict[str, Any]) -> None:
+    """Whether the codes were inferred: an ``Inferred*`` record carries its confidence; codes a
+    person set (any other record) clear the flag of an earlier inference."""
+    values.setdefault("domain_confidence", None)
+    values["domains_inferred"] = values["domain_confidence"] is not None
+
+
 def upsert_technology(
     session: Session, *, record: TechnologyIn, language: str, content_hash: str
 ) -> tuple[TechnologyRow, bool]:
     """Insert or update a technology by its reference; returns (row, created)."""
     values = record.model_dump(exclude={"id", "language"}, mode="json")
     values.update(language=language, content_hash=content_hash, status=ACTIVE)
+    _domain_origin(values)
     return _upsert(session, TechnologyRow, record.id, values)
 
 
@@ -59,6 +67,7 @@ def upsert_need(
     values = record.model_dump(exclude={"id", "language"})
     values["region_scope"] = record.region_scope.value
     values.update(language=language, content_hash=content_hash, status=ACTIVE)
+    _domain_origin(values)
     return _upsert(session, NeedRow, record.id, values)
 
 
@@ -100,6 +109,24 @@ def rows_by_ids(session: Session, model: type[Any], ids: Iterable[int]) -> dict[
     if not wanted:
         return {}
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+def person_coded(
+    session: Session, *, side: Side, ids: Iterable[int]
+) -> dict[int, tuple[str, list[str]]]:
+    """(reference, domain codes) of those active records among ``ids`` whose codes a person
+    set: the examples an inference learns from (inferred codes never teach another)."""
+    model = row_model(side)
+    wanted = sorted({int(i) for i in ids})
+    out: dict[int, tuple[str, list[str]]] = {}
+    for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
+        stmt = select(model.id, model.ref, model.domains).where(
+            model.id.in_(wanted[start : start + 900]),
+            model.status == ACTIVE,
+            model.domains_inferred.is_(False),
+        )
+        out.update({i: (ref, list(codes or [])) for i, ref, codes in session.execute(stmt)})
+    return out
 
 
 def replace_matches(session: Session, *, need_id: int, matches: Sequence[MatchRow]) -> None:
