@@ -145,7 +145,7 @@ def _records(data: Bilingual) -> tuple[list[TechnologyIn], list[NeedIn]]:
     return techs, needs
 
 
-def _prefill(engine: Engine, encoders: Sequence[Encoder], texts: Sequence[str]) -> None:
+def prefill(engine: Engine, encoders: Sequence[Encoder], texts: Sequence[str]) -> None:
     """Put every text's vectors into the engine's cache from the benchmark cache (paid once)."""
     for encoder in encoders:
         vectors = embed_cached(encoder, texts, bench_cache(), progress=False)
@@ -156,9 +156,23 @@ def _prefill(engine: Engine, encoders: Sequence[Encoder], texts: Sequence[str]) 
 
 def _dense_only(engine: Engine, need: Any, k: int, exclude: frozenset[int]) -> list[int]:
     """Technology ids by the dense channel alone (the semantic score the ranking reads)."""
-    text = repo.need_text(need)
     vector = engine.indexes["needs"].index.vector(need.id)
-    crosslingual = engine.matcher.crosslingual_query(need, text, vector, "technologies")
+    return dense_ranking(engine, need, repo.need_text(need), vector, k, exclude)
+
+
+def dense_ranking(
+    engine: Engine,
+    query: Any,
+    text: str,
+    vector: np.ndarray,
+    k: int,
+    exclude: frozenset[int] = frozenset(),
+    *,
+    language: str | None = None,
+) -> list[int]:
+    """Technology ids for a query (a stored need, or free text with its primary-model vector)
+    by the dense channel alone, ordered by the semantic score the ranking reads."""
+    crosslingual = engine.matcher.crosslingual_query(query, text, vector, "technologies", language)
     if crosslingual is not None:
         hits, _ = dense_order(
             space=crosslingual[0],
@@ -179,7 +193,9 @@ def _dense_only(engine: Engine, need: Any, k: int, exclude: frozenset[int]) -> l
     return [c.id for c in sorted(candidates, key=lambda c: -c.semantic)][:k]
 
 
-def _score(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+def score(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """R@1 (a grade-2 answer first), R@10 (every graded answer) and nDCG@10 of each query's
+    ranked ids, averaged."""
     rows = []
     for need, order in rankings.items():
         rels = qrels[need]
@@ -223,7 +239,7 @@ def run_system(data: Bilingual, name: str, *, encoders: dict[str, Encoder]) -> d
         )
         engine = Engine(settings, encoder=primary, multilingual_encoder=multilingual)
         try:
-            _prefill(engine, [e for e in (primary, multilingual) if e is not None], texts)
+            prefill(engine, [e for e in (primary, multilingual) if e is not None], texts)
             engine.save_records("technologies", techs)
             engine.save_records("needs", needs)
             ids = {r.ref: r.id for r in engine.view("technologies").rows.values()}
@@ -255,8 +271,8 @@ def run_system(data: Bilingual, name: str, *, encoders: dict[str, Encoder]) -> d
                     dense_runs[need_id] = [refs[i] for i in _dense_only(engine, need, 10, exclude)]
                 key = f"{source}->{target}"
                 out[key] = {
-                    "engine": _score(engine_runs, qrels),
-                    "dense": _score(dense_runs, qrels),
+                    "engine": score(engine_runs, qrels),
+                    "dense": score(dense_runs, qrels),
                 }
             out["match_ms_p50"] = round(float(np.percentile(timings, 50)), 2)
             # Free text over the mixed pool: the need texts as queries, embedded per query.
