@@ -28,6 +28,7 @@ from matcher.taxonomy import Taxonomy
 # How many candidates each index is asked for per neighbour wanted: records whose codes were
 # inferred, and the record itself, are dropped after the search.
 OVERFETCH = 4
+BATCH = 256  # texts inferred together (their label scores and neighbours held in memory)
 
 
 class CatalogParts(Protocol):
@@ -81,17 +82,12 @@ class DomainInferrer:
             languages: each text's language (``en``/``zh``): which label space reads it.
             own: each text's record (side, reference), left out of its own neighbours.
         """
-        if not texts:
-            return []
-        scores = np.zeros((len(texts), len(self._labels["en"].tree.subfields)))
-        for lang, space in self._labels.items():
-            mine = [i for i, written in enumerate(languages) if self._space_of(written) == lang]
-            if mine:
-                vectors = self._label_index[lang].embed([texts[i] for i in mine])
-                scores[mine] = space.scores(vectors)
-        neighbours = self._neighbours(texts, own or [None] * len(texts))
-        tree = self._labels["en"].tree
-        return [combine(scores[i], neighbours[i], tree, self.settings) for i in range(len(texts))]
+        owners = list(own) if own is not None else [None] * len(texts)
+        out: list[Inference] = []
+        for start in range(0, len(texts), BATCH):
+            part = slice(start, start + BATCH)
+            out += self._infer_batch(texts[part], languages[part], owners[part])
+        return out
 
     def suggest(self, text: str, language: str | None = None) -> Inference:
         """The inference of one text (its language detected unless given)."""
@@ -121,6 +117,22 @@ class DomainInferrer:
             values = {**dict(out[i]), "domains": inference.codes}
             out[i] = model.model_construct(**values, domain_confidence=inference.confidence)
         return out
+
+    def _infer_batch(
+        self,
+        texts: Sequence[str],
+        languages: Sequence[str],
+        own: Sequence[tuple[Side, str] | None],
+    ) -> list[Inference]:
+        scores = np.zeros((len(texts), len(self._labels["en"].tree.subfields)))
+        for lang, space in self._labels.items():
+            mine = [i for i, written in enumerate(languages) if self._space_of(written) == lang]
+            if mine:
+                vectors = self._label_index[lang].embed([texts[i] for i in mine])
+                scores[mine] = space.scores(vectors)
+        neighbours = self._neighbours(texts, own)
+        tree = self._labels["en"].tree
+        return [combine(scores[i], neighbours[i], tree, self.settings) for i in range(len(texts))]
 
     def _space_of(self, language: str) -> str:
         return "zh" if language == "zh" and "zh" in self._labels else "en"
