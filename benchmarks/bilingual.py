@@ -244,7 +244,8 @@ def run_system(data: Bilingual, name: str, *, encoders: dict[str, Encoder]) -> d
             engine.save_records("needs", needs)
             ids = {r.ref: r.id for r in engine.view("technologies").rows.values()}
             refs = {v: k for k, v in ids.items()}
-            need_rows = {r.ref: r for r in engine.view("needs").rows.values()}
+            with engine.sessions() as session:  # whole rows: the view keeps no descriptions
+                need_rows = {r.ref: r for r in repo.active_needs(session)}
             timings: list[float] = []
             for source, target in DIRECTIONS:
                 queries = data.queries(source, target)

@@ -118,9 +118,12 @@ def fixed_scores(matrix: np.ndarray, weights: RankWeights) -> np.ndarray:
     total = np.zeros(matrix.shape[0], dtype=np.float64)
     for column, weight in enumerate(w):
         total = total + weight * matrix[:, column]
-    across = matrix[:, 10] == 0
-    if across.any() and w[1] < 1.0:
-        total[across] = (total[across] - w[1] * matrix[across, 1]) / (1.0 - w[1])
+    if (matrix[:, 10] == 0).any() and w[1] < 1.0:
+        # Equal evidence: in a pool that mixes languages, lexical evidence is something only
+        # the candidates in the query's language can have (one shared generic word scores a
+        # full 1.0 against the best), so it counts for none of them: every candidate is the
+        # weighted mean of the other four (the cross-lingual benchmark, benchmarks/RESULTS.md).
+        total = (total - w[1] * matrix[:, 1]) / (1.0 - w[1])
     return total
 
 

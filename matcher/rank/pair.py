@@ -285,7 +285,9 @@ def combine(components: Components, weights: RankWeights, *, same_language: bool
     """Weighted mean of the components: the score in [0, 1].
 
     A need and a technology written in different languages share no words, so for them the
-    lexical component is missing rather than zero: the mean of the other four.
+    lexical component is missing rather than zero: the mean of the other four. In a pool that
+    mixes languages it is missing for every candidate (``features.fixed_scores``): pass
+    ``same_language=False`` for those too.
     """
     w = normalised_weights(weights)
     values = (getattr(components, name) for name in COMPONENTS)

@@ -137,6 +137,16 @@ def test_need_form_english(client: Any) -> None:
     assert client.get("/static/style.css").status_code == 200
 
 
+def test_enter_in_a_field_submits_the_form_not_the_suggestions(client: Any) -> None:
+    """Implicit submission (Enter) uses a form's first submit button: it must be the one that
+    stores the record, not "Suggest fields" (name=action value=suggest)."""
+    for path in ("/needs/new?lang=en", "/technologies/new?lang=zh"):
+        page = client.get(path).text
+        form = page[page.index("<form") :]
+        first = form[form.index("<button") : form.index("</button>")]
+        assert 'type="submit"' in first and 'name="action"' not in first, first
+
+
 def test_need_form_chinese_and_remembered(client: Any) -> None:
     page = client.get("/needs/new?lang=zh")
     assert page.status_code == 200

@@ -66,12 +66,10 @@ def test_serving_and_training_call_the_same_feature_function(
     assert len(calls) == 1 and calls[0].shape[1] == len(FEATURES)
 
 
-def fixed_score(engine, need_ref: str, match) -> float:  # type: ignore[no-untyped-def]
-    """What ``rank.combine`` gives a match (lexical missing across languages)."""
-    need = next(r for r in engine.view("needs").rows.values() if r.ref == need_ref)
-    tech = engine.view("technologies").rows[match.technology_id]
-    same = need.language == tech.language
-    return combine(match.components, engine.settings.weights, same_language=same)
+def fixed_score(engine, match, *, mixed: bool) -> float:  # type: ignore[no-untyped-def]
+    """What ``rank.combine`` gives a match: lexical missing for every candidate of a pool that
+    mixes languages (equal evidence), counted in a pool of the query's language alone."""
+    return combine(match.components, engine.settings.weights, same_language=not mixed)
 
 
 def test_fixed_weights_stay_the_default_to_the_last_bit(demo_engine) -> None:
@@ -79,8 +77,12 @@ def test_fixed_weights_stay_the_default_to_the_last_bit(demo_engine) -> None:
     languages = set()
     # N-001 is written in Chinese: its English candidates are scored across languages.
     for ref in ("N-001", "N-010", "N-042"):
-        for m in demo_engine.match_need(ref, top=10, persist=False):
-            assert m.score == fixed_score(demo_engine, ref, m)
+        matches = demo_engine.match_need(ref, top=10, persist=False)
+        need = next(r for r in demo_engine.view("needs").rows.values() if r.ref == ref)
+        rows = demo_engine.view("technologies").rows
+        mixed = any(rows[m.technology_id].language != need.language for m in matches)
+        for m in matches:
+            assert m.score == fixed_score(demo_engine, m, mixed=mixed)
             assert "learned ranking" not in m.explanation
             languages.add(demo_engine.view("technologies").rows[m.technology_id].language)
     assert languages == {"en", "zh"}
@@ -238,8 +240,11 @@ def test_promotion_serving_refusal_and_rollback(seeded) -> None:
     assert learn.rollback(engine) == trained.model_id
     assert learn.rollback(engine) is None
     assert active_ranker(engine.settings) is None
-    for m in engine.match_need("N-001", top=5, persist=False):
-        assert m.score == fixed_score(engine, "N-001", m)
+    matches = engine.match_need("N-001", top=5, persist=False)
+    rows = engine.view("technologies").rows
+    mixed = any(rows[m.technology_id].language != "zh" for m in matches)  # N-001 is Chinese
+    for m in matches:
+        assert m.score == fixed_score(engine, m, mixed=mixed)
     with pytest.raises(RankerError, match="fixed weights already rank"):
         learn.rollback(engine)
 
