@@ -48,6 +48,26 @@ def start(home: Path, port: int, log: Path, *, demo: bool) -> subprocess.Popen[b
     )
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within 60 s."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def verify(home: Path) -> subprocess.CompletedProcess[str]:
+    """``matcher index verify`` on a data directory, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "matcher", "index", "verify"],
+        env={**os.environ, "MATCHER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_kill_9_during_writes_then_an_ordinary_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
@@ -107,18 +127,8 @@ def test_kill_9_during_writes_then_an_ordinary_restart(tmp_path: Path) -> None:
             time.sleep(1)
         assert set(states) == set(acknowledged)  # nothing acknowledged lost
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    verified = subprocess.run(
-        [sys.executable, "-m", "matcher", "index", "verify"],
-        env={**os.environ, "MATCHER_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+        stop(server)
+    verified = verify(home)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     leftovers = [p.name for p in home.rglob("*") if ".tmp" in p.name]
     assert not leftovers, leftovers

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 
 from matcher.config import REPO_DATA_DIR, Settings
 from matcher.store.models import TechnologyRow
-from tests.service.test_crash import start
+from tests.service.test_crash import start, stop, verify
 from tests.service.test_server_limits import free_port, wait_until_up
 
 DRIVER = """
@@ -98,18 +98,8 @@ def test_kill_9_of_matcher_import_then_an_ordinary_restart(tmp_path: Path) -> No
     try:
         wait_until_up(server, f"http://127.0.0.1:{port}", tmp_path)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    verified = subprocess.run(
-        [sys.executable, "-m", "matcher", "index", "verify"],
-        env={**os.environ, "MATCHER_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+        stop(server)
+    verified = verify(home)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "database 36, index 36" in verified.stdout, verified.stdout
     leftovers = [p.name for p in index_dir.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
