@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,7 @@ class CollectionIndex:
         # False in a process that does not hold the directory's IndexDirLock: its index lives
         # in memory (kept up to date from the change log) and never touches the files.
         self.writes_files = True
+        self._loading = threading.Lock()  # one thread loads (or builds) the index at a time
 
     @property
     def _model_id(self) -> str:
@@ -121,17 +123,24 @@ class CollectionIndex:
     @property
     def index(self) -> BaseVectorIndex:
         """The loaded index; built from the store when there is none on disk yet."""
-        if self._index is None:
-            if self.writes_files:  # (a reader would undo the writer's save in progress)
-                clean_interrupted_save(self.directory)  # what a killed save left behind
-            try:
-                self._index, _ = load_index(self.directory, expected_model=self._model_id)
-            except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
-                if read_meta(self.directory) is not None:
-                    log.warning("%s %s index unusable (%s); rebuilding", self.name, self.label, exc)
-                self._rebuild_own()
-        assert self._index is not None
-        return self._index
+        index = self._index
+        if index is not None:
+            return index
+        # Two threads loading at once: one's cleanup would delete the other's save in progress.
+        with self._loading:
+            if self._index is None:
+                if self.writes_files:  # (a reader would undo the writer's save in progress)
+                    clean_interrupted_save(self.directory)  # what a killed save left behind
+                try:
+                    self._index, _ = load_index(self.directory, expected_model=self._model_id)
+                except (FileNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
+                    if read_meta(self.directory) is not None:
+                        log.warning(
+                            "%s %s index unusable (%s); rebuilding", self.name, self.label, exc
+                        )
+                    self._rebuild_own()
+            assert self._index is not None
+            return self._index
 
     def unload(self) -> None:
         """Forget the loaded index: the next use reads it from disk again (or rebuilds it)."""

@@ -48,7 +48,7 @@ def start(home: Path, port: int, log: Path, *, demo: bool) -> subprocess.Popen[b
     )
 
 
-def stop(server: subprocess.Popen[bytes]) -> None:
+def stop_server(server: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL if it has not ended within 60 s."""
     server.send_signal(signal.SIGTERM)
     try:
@@ -127,7 +127,7 @@ def test_kill_9_during_writes_then_an_ordinary_restart(tmp_path: Path) -> None:
             time.sleep(1)
         assert set(states) == set(acknowledged)  # nothing acknowledged lost
     finally:
-        stop(server)
+        stop_server(server)
     verified = verify(home)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     leftovers = [p.name for p in home.rglob("*") if ".tmp" in p.name]

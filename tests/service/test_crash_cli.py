@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 
 from matcher.config import REPO_DATA_DIR, Settings
 from matcher.store.models import TechnologyRow
-from tests.service.test_crash import start, stop, verify
+from tests.service.test_crash import start, stop_server, verify
 from tests.service.test_server_limits import free_port, wait_until_up
 
 DRIVER = """
@@ -98,7 +98,7 @@ def test_kill_9_of_matcher_import_then_an_ordinary_restart(tmp_path: Path) -> No
     try:
         wait_until_up(server, f"http://127.0.0.1:{port}", tmp_path)
     finally:
-        stop(server)
+        stop_server(server)
     verified = verify(home)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "database 36, index 36" in verified.stdout, verified.stdout

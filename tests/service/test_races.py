@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import MetaData, Table, func, insert, inspect, select
 
 from api.errors import status_of
 from matcher.catalog import Catalog, RecordExistsError
@@ -235,24 +235,33 @@ def test_parallel_routing_of_one_need_routes_each_pair_once(engine: Engine) -> N
     assert stored == len({i for ids in out.results for i in ids})
 
 
+def as_of(db: Any, model: Any, **values: Any) -> Any:
+    """An INSERT into a table as the database has it now (an older revision): the model's
+    columns that exist there, with their defaults; later columns' defaults do not ride along."""
+    present = {c["name"] for c in inspect(db).get_columns(model.__tablename__)}
+    columns = [c._copy() for c in model.__table__.c if c.name in present]
+    return insert(Table(model.__tablename__, MetaData(), *columns)).values(**values)
+
+
 def test_migration_keeps_the_first_of_duplicate_verdicts(database_url: str) -> None:
     from alembic import command
 
     db = make_engine(database_url)
     command.upgrade(alembic_config(db), "0004")
     factory = session_factory(db)
+    tech_row, need_row, broker_row = (as_of(db, m) for m in (TechnologyRow, NeedRow, BrokerRow))
     with transaction(factory) as session:
         # Core inserts name only the columns given: the tables as they were at 0004 (the ORM
         # rows of today carry later columns)
         tech, wanted, who = technologies()[0], need("N-1"), broker("B-1")
         session.execute(
-            insert(TechnologyRow.__table__).values(
+            tech_row.values(
                 ref=tech.id, title=tech.title, description=tech.description, owner=tech.owner,
                 domains=tech.domains, trl=tech.trl, region=tech.region, content_hash="h1",
             )
         )  # fmt: skip
         session.execute(
-            insert(NeedRow.__table__).values(
+            need_row.values(
                 ref=wanted.id, enterprise=wanted.enterprise, title=wanted.title,
                 description=wanted.description, domains=wanted.domains, trl_min=wanted.trl_min,
                 region_scope=wanted.region_scope.value, home_region=wanted.home_region,
@@ -260,7 +269,7 @@ def test_migration_keeps_the_first_of_duplicate_verdicts(database_url: str) -> N
             )
         )  # fmt: skip
         session.execute(
-            insert(BrokerRow.__table__).values(
+            broker_row.values(
                 ref=who.id, name=who.name, certificate_no=who.certificate_no,
                 level=who.level.value, valid_until=who.valid_until, domains=who.domains,
                 regions=who.regions, capacity=who.capacity,

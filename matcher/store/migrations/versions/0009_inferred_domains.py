@@ -19,19 +19,18 @@ TABLES = ("technologies", "needs")
 
 
 def upgrade() -> None:
-    # Records stored before this revision had their codes set by a person.
+    # Records stored before this revision had their codes set by a person. Plain ALTER TABLE
+    # ADD COLUMN on both dialects: batch mode would recreate the tables on SQLite (an expression
+    # default forces it), and dropping them there cascades to routed matches and verdicts.
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(
-                sa.Column(
-                    "domains_inferred", sa.Boolean(), nullable=False, server_default=sa.false()
-                )
-            )
-            batch.add_column(sa.Column("domain_confidence", sa.Float(), nullable=True))
+        op.add_column(
+            table,
+            sa.Column("domains_inferred", sa.Boolean(), nullable=False, server_default=sa.false()),
+        )
+        op.add_column(table, sa.Column("domain_confidence", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("domain_confidence")
-            batch.drop_column("domains_inferred")
+        op.drop_column(table, "domain_confidence")
+        op.drop_column(table, "domains_inferred")
