@@ -9,7 +9,12 @@ model's), then:
 - search latency alone and while a writer saves one technology every ``--write-every`` seconds;
 - memory: the process's resident memory before and after the in-memory view is built, per record.
 
+``--view-records`` measures the view alone at sizes where saving through the engine would take
+too long (1M): the synthetic rows go into the store with one bulk insert (no vectors, no
+indexes), then the view (its rows and its lexical index) is built and measured.
+
     python -m benchmarks.incremental --records 10000,100000 [--json out.json]
+    python -m benchmarks.incremental --view-records 1000000
 """
 
 from __future__ import annotations
@@ -187,6 +192,48 @@ def measure(records: int, writes: int, write_every_s: float, seed: int = 0) -> d
     }
 
 
+def view_only(records: int, seed: int = 0) -> dict[str, Any]:
+    """The view's build time and resident memory per record over ``records`` bulk-inserted
+    synthetic technologies."""
+    from sqlalchemy import insert
+
+    from matcher.config import Settings
+    from matcher.engine import Engine
+    from matcher.store.models import TechnologyRow
+    from tests.unit.fakes import FakeEncoder
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="techmatch-view-") as tmp:
+        settings = Settings(home=Path(tmp), progress=False, multilingual_model="off")
+        engine = Engine(settings, encoder=FakeEncoder())
+        try:
+            started = time.perf_counter()
+            for start in range(0, records, 20_000):
+                rows = []
+                for i in range(start, min(records, start + 20_000)):
+                    row = synthetic(i, rng)
+                    row["ref"] = row.pop("id")
+                    rows.append({**row, "content_hash": f"{i:064x}"})
+                with engine.sessions.begin() as session:
+                    session.execute(insert(TechnologyRow), rows)
+            load_s = time.perf_counter() - started
+            before = rss_mib()
+            started = time.perf_counter()
+            view = engine.view("technologies")
+            view_s = time.perf_counter() - started
+            view_mib = rss_mib() - before
+            assert len(view.rows) == records == len(view.lexical)
+        finally:
+            engine.close()
+    return {
+        "records": records,
+        "load_s": load_s,
+        "view_build_s": view_s,
+        "view_mib": view_mib,
+        "view_bytes_per_record": view_mib * 2**20 / records,
+    }
+
+
 def following(engine: Any, settings: Any) -> Any:
     """The service's change follower on this engine (None on code that has none)."""
     try:
@@ -226,8 +273,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", default="10000", help="catalogue sizes, comma-separated")
     parser.add_argument("--writes", type=int, default=10, help="writes timed to visible")
     parser.add_argument("--write-every", type=float, default=0.1, help="write stream period, s")
+    parser.add_argument("--view-records", help="measure only the view at these sizes")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
+    if args.view_records:
+        views = []
+        for n in [int(x) for x in args.view_records.split(",")]:
+            print(f"{n:,} records, the view alone …", file=sys.stderr)
+            views.append(view_only(n))
+            v = views[-1]
+            print(
+                f"| {n:,} | {v['view_bytes_per_record']:.0f} | {v['view_mib']:.0f}"
+                f" | {v['view_build_s']:.1f} |"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(views, indent=2), encoding="utf-8")
+        return 0
     sizes = [int(x) for x in args.records.split(",")]
     if any(not 1 <= n <= 1_000_000 for n in sizes) or not 1 <= args.writes <= 100:
         parser.error("--records between 1 and 1,000,000; --writes between 1 and 100")

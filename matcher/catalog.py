@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,7 @@ from matcher.infer import DomainInferrer
 from matcher.ingest import ImportBatch, RowError, detect_language, read_file
 from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.scratch import Scratch
 from matcher.retrieve.view import CollectionView, ViewRecord, language
 from matcher.store import repo
 from matcher.store.db import transaction
@@ -96,6 +97,7 @@ class Catalog:
         taxonomy: Taxonomy,
         indexes: Mapping[str, CollectionIndex],
         multilingual_indexes: Mapping[str, CollectionIndex],
+        scratch: Scratch | None = None,
     ) -> None:
         self.sessions = sessions
         self.taxonomy = taxonomy
@@ -109,6 +111,8 @@ class Catalog:
         # Save each index on every write; off when a ChangeFollower checkpoints them instead.
         self.autosave, self.unsaved = True, set[Side]()
         self._views: dict[str, CollectionView] = {}
+        # Where the views' lexical indexes live on disk (None: in memory).
+        self.scratch = scratch
         self.inferrer = DomainInferrer(self)  # domain codes of records saved without any
 
     # -- reading -------------------------------------------------------------------------
@@ -122,17 +126,28 @@ class Catalog:
         with self.lock:
             if side not in self._views:
                 rows: dict[int, Any] = {}
-                texts: list[str] = []
-                with self.sessions() as session:
-                    for row in repo.active_records(session, side):
-                        rows[row.id] = ViewRecord.of(row)
-                        texts.append(repo.text_of(side, row))
+
+                def documents() -> Iterator[tuple[int, str]]:
+                    with self.sessions() as session:
+                        for row in repo.iter_active_records(session, side):
+                            rows[row.id] = ViewRecord.of(row)
+                            yield row.id, repo.text_of(side, row)
+
+                path = None if self.scratch is None else self.scratch.directory(side.value)
+                lexical = LexicalIndex(path=path, documents=documents())
                 self._views[side] = CollectionView(
-                    lexical=LexicalIndex(list(rows), texts),
+                    lexical=lexical,
                     rows=rows,
                     language_counts=Counter(language(r) for r in rows.values()),
                 )
             return self._views[side]
+
+    def close(self) -> None:
+        """Drop the views and remove their files on disk (a later query rebuilds a view)."""
+        with self.lock:
+            self._views.clear()
+            if self.scratch is not None:
+                self.scratch.remove()
 
     def lexical(self, collection: str) -> LexicalIndex:
         """BM25 over a collection's active records."""

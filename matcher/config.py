@@ -23,6 +23,10 @@ class RankWeights(BaseSettings):
     domain: float = 0.15
     readiness: float = 0.10
     region: float = 0.05
+    # Not a weight of the mean: a technology outside a local or national need's scope ranks
+    # below the in-scope ones unless its score is higher by more than this (0: off; the demo's
+    # needs, benchmarks/RESULTS.md issue 14 part 4).
+    scope_margin: float = 0.15
 
 
 def _route_env(name: str) -> AliasChoices:
@@ -189,6 +193,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Directory holding the FAISS index files and their metadata."""
         return self.home / "index"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Directory of each running process's working files (its lexical indexes on disk)."""
+        return self.home / "scratch"
 
     @property
     def cache_dir(self) -> Path:

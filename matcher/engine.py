@@ -38,6 +38,7 @@ from matcher.rank.learned.registry import active_ranker
 from matcher.rank.score import CandidateFeatures
 from matcher.retrieve.bm25 import LexicalIndex
 from matcher.retrieve.crosslingual import LanguageSpace
+from matcher.retrieve.scratch import Scratch
 from matcher.retrieve.view import Record, record_of
 from matcher.route import RoutingRules, RoutingState
 from matcher.routing import RoutingOutcome, route_need, take_back_lapsed
@@ -126,6 +127,7 @@ class Engine:
             taxonomy=self.taxonomy,
             indexes=self.indexes,
             multilingual_indexes=self.multilingual_indexes,
+            scratch=Scratch(s.scratch_dir),
         )
         # Domain, readiness and region features by the values they depend on (rank.score).
         self.feature_memo: dict[tuple[Any, ...], Any] = {}
@@ -160,6 +162,7 @@ class Engine:
         """Release database connections and the index directory's lock."""
         self.db.dispose()
         self.files.release()
+        self.catalog.close()
 
     def submit(self, record: Mapping[str, Any], *, side: Side) -> intake.Submission:
         """Validate, store and link a new record to a tracking token in one transaction

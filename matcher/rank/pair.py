@@ -58,6 +58,15 @@ class Feature:
     phrase: str
 
 
+@dataclass(frozen=True)
+class RegionFeature(Feature):
+    """The region feature, and whether the technology lies in the scope the need asked for
+    (``HARD_ALLOWED``: a local need's province or compact grouping, a national need's country;
+    an international need's, or one without a home region, everywhere)."""
+
+    in_scope: bool = True
+
+
 def domain_feature(
     need: NeedLike, tech: TechnologyLike, tax: Taxonomy, lang: str = "en"
 ) -> Feature:
@@ -180,15 +189,17 @@ def region_feature(
     lang: str = "en",
     *,
     reader: str = "need",
-) -> Feature:
+) -> RegionFeature:
     """The need's region preference against where the technology is.
 
     The explanation names the other side's region: the technology's for a reader holding a need
     (``reader="need"``), the need's for one holding a technology (``reader="technology"``).
     """
     if not need.home_region or not tech.region:
-        return Feature(UNKNOWN, phrase(lang, "region.none"))
+        return RegionFeature(UNKNOWN, phrase(lang, "region.none"))
     relation, distance = _relation(need, tech, tax)
+    allowed = HARD_ALLOWED.get(need.region_scope)
+    in_scope = allowed is None or relation in allowed
     base = REGION_SCORE.get(need.region_scope, REGION_SCORE["international"])[relation]
     # Within a relation class, nearer is slightly better (up to 10% of the remaining gap).
     proximity = 1.0 / (1.0 + distance / scale_km) if distance is not None else 0.5
@@ -202,7 +213,10 @@ def region_feature(
     if distance is not None and relation != "same_subdivision":
         km = int(round(distance, -1))
         text = phrase(lang, "region.where", relation=text, name=name, km=km)
-    return Feature(min(1.0, value), text)
+    if not in_scope:
+        outside = phrase(lang, f"region.outside.{need.region_scope}")
+        text = phrase(lang, "join").join([text, outside])
+    return RegionFeature(min(1.0, value), text, in_scope)
 
 
 def has_hard_filters(need: NeedLike) -> bool:

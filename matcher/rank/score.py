@@ -150,6 +150,15 @@ class FeatureCache:
         return Metadata(domain, readiness, region)
 
 
+def scoped(scores: np.ndarray, in_scope: Sequence[bool], weights: RankWeights) -> np.ndarray:
+    """Scores with the need's scope applied: a candidate outside it loses ``scope_margin``
+    (floored at 0), so it ranks above an in-scope one only when its fit is clearly better."""
+    outside = ~np.asarray(in_scope, dtype=bool)
+    if weights.scope_margin <= 0 or not outside.any():
+        return scores
+    return np.maximum(scores - weights.scope_margin * outside, 0.0)
+
+
 def score_candidates(
     kept: Sequence[Retrieved],
     *,
@@ -218,6 +227,7 @@ def score_candidates(
     scores = (
         fixed_scores(matrix, weights) if learned_ranker is None else learned_ranker.score(matrix)
     )
+    scores = scoped(scores, [getattr(m.region, "in_scope", True) for m in metadata], weights)
     scored = [
         Scored(
             float(scores[i]),

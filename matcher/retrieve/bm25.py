@@ -13,6 +13,7 @@ distinct terms (a length feature of the ranker) beside its id.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -41,7 +42,10 @@ def _int(value: object) -> int:
 class LexicalIndex:
     """BM25 over documents (id, text): searched, scored for given ids, updated in place.
 
-    ``path`` keeps the index in that directory; without one it lives in memory.
+    ``path`` keeps the index in that directory (memory-mapped: a write commits in ~10 ms at
+    100k documents, where the in-memory directory took ~100 ms, and the pages are the page
+    cache's, not the heap's); without one it lives in memory. ``documents`` are streamed in
+    after ``ids``/``texts`` (a large collection without a list of all its texts).
     """
 
     def __init__(
@@ -50,17 +54,31 @@ class LexicalIndex:
         texts: Sequence[str] = (),
         *,
         path: Path | None = None,
+        documents: Iterable[tuple[int, str]] = (),
     ) -> None:
         self._schema = _schema()
         self._index = tantivy.Index(self._schema, path=None if path is None else str(path))
         self._writer = self._index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
         self._lock = threading.Lock()  # one writer; searches read the last committed state
-        # The ids in the order given: what ``scores`` aligns its vector with.
-        self.ids = np.asarray(list(ids), dtype=np.int64)
-        self._position = {int(i): p for p, i in enumerate(self.ids)}
         self._searcher = self._index.searcher()
-        if len(self.ids):
-            self.upsert(zip(self.ids.tolist(), texts, strict=True), replace=False)
+        given = list(zip(ids, texts, strict=True))
+        # The ids in the order given: what ``scores`` aligns its vector with.
+        order: list[int] = []
+        with self._lock:
+            for doc_id, text in itertools.chain(given, documents):
+                order.append(int(doc_id))
+                self._add(int(doc_id), text)
+            if order:
+                self._commit()
+        self.ids = np.asarray(order, dtype=np.int64)
+        self._positions: dict[int, int] | None = None
+
+    @property
+    def _position(self) -> dict[int, int]:
+        """Each id's place in ``self.ids`` (built on first use: serving never needs it)."""
+        if self._positions is None:
+            self._positions = {int(i): p for p, i in enumerate(self.ids)}
+        return self._positions
 
     def __len__(self) -> int:
         return int(self._searcher.num_docs)
@@ -72,11 +90,14 @@ class LexicalIndex:
             for doc_id, text in items:
                 if replace:
                     self._writer.delete_documents_by_term("id", int(doc_id))
-                terms = tokenize(text)
-                self._writer.add_document(
-                    tantivy.Document(id=int(doc_id), terms=" ".join(terms), nterms=len(set(terms)))
-                )
+                self._add(int(doc_id), text)
             self._commit()
+
+    def _add(self, doc_id: int, text: str) -> None:
+        terms = tokenize(text)
+        self._writer.add_document(
+            tantivy.Document(id=doc_id, terms=" ".join(terms), nterms=len(set(terms)))
+        )
 
     def remove(self, ids: Iterable[int]) -> None:
         """Remove documents by id (unknown ids are ignored) and commit once."""

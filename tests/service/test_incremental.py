@@ -3,6 +3,9 @@ it wrote, and nothing is rebuilt (tantivy BM25 underneath)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 from matcher import catalog as catalog_module
 from matcher.engine import Engine
 from matcher.retrieve.bm25 import LexicalIndex
+from matcher.retrieve.scratch import Scratch
 from tests.unit.fakes import FakeEncoder, fake_settings, technologies
 
 
@@ -79,3 +83,39 @@ def test_a_write_updates_the_view_without_a_rebuild(
     matches = engine.match_text("radar chip for fatigue detection")
     assert matches and all(m.technology_ref != "T-9" for m in matches)
     assert np.isfinite([m.score for m in matches]).all()
+
+
+def test_the_view_is_compact_and_its_lexical_index_lives_in_the_process_scratch(
+    engine: Engine, tmp_path: Path
+) -> None:
+    view = engine.view("technologies")
+    rows = list(view.rows.values())
+    # list columns are shared tuples, short strings one copy each: a large catalogue's rows
+    # cost their distinct texts, not one list and one string per column per row
+    assert all(isinstance(r.domains, tuple) and isinstance(r.cpc, tuple) for r in rows)
+    same_region = [r for r in rows if r.region == rows[0].region]
+    assert len({id(r.region) for r in same_region}) == 1
+    assert not hasattr(rows[0], "content_hash") and not hasattr(rows[0], "updated_at")
+    scratch = tmp_path / "home" / "scratch"
+    mine = [p for p in scratch.iterdir() if p.name.startswith(f"{os.getpid()}-")]
+    assert len(mine) == 1 and any(mine[0].glob("technologies-*/meta.json"))
+    engine.close()  # the process's working files go with it
+    assert not mine[0].exists()
+
+
+def test_the_scratch_of_a_process_that_no_longer_runs_is_swept(tmp_path: Path) -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = tmp_path / f"{int(ended.stdout)}-abc"
+    alive = tmp_path / f"{os.getppid()}-def"
+    for path in (dead, alive):
+        (path / "technologies-x").mkdir(parents=True)
+    scratch = Scratch(tmp_path)
+    made = scratch.directory("needs")
+    assert not dead.exists() and alive.exists() and made.is_dir()
+    scratch.remove()
+    assert not made.exists() and alive.exists()

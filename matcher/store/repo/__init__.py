@@ -14,7 +14,13 @@ from matcher.store.repo.catalog import (
     region_codes_in,
     stored_by_refs,
 )
-from matcher.store.repo.matching import active_records, deal_stages, feedback_verdicts, need_refs
+from matcher.store.repo.matching import (
+    active_records,
+    deal_stages,
+    feedback_verdicts,
+    iter_active_records,
+    need_refs,
+)
 from matcher.store.repo.records import (
     ACTIVE,
     ARCHIVED,
@@ -46,6 +52,7 @@ __all__ = [
     "Viewer",
     "active_needs",
     "active_records",
+    "iter_active_records",
     "active_technologies",
     "deal_stages",
     "domain_codes_under",

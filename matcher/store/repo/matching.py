@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -15,8 +15,15 @@ from matcher.store.repo.records import ACTIVE, row_model
 
 def active_records(session: Session, side: Side) -> Sequence[Any]:
     """Every record of a side that is not archived, by id."""
+    return list(iter_active_records(session, side))
+
+
+def iter_active_records(session: Session, side: Side, *, batch: int = 2000) -> Iterator[Any]:
+    """Every record of a side that is not archived, by id, fetched ``batch`` rows at a time:
+    only the rows the caller still holds stay in memory (the session's identity map is weak)."""
     model = row_model(side)
-    return session.scalars(select(model).where(model.status == ACTIVE).order_by(model.id)).all()
+    query = select(model).where(model.status == ACTIVE).order_by(model.id)
+    yield from session.scalars(query.execution_options(yield_per=batch))
 
 
 def feedback_verdicts(session: Session) -> Sequence[Any]:
