@@ -30,8 +30,17 @@ from matcher.rank.pair import region_feature
 
 
 def measure(engine: Engine, margin: float) -> dict[str, Any]:
-    """In-scope shares by scope and the intended-answer figures under one margin."""
-    engine.settings.weights.scope_margin = margin
+    """In-scope shares by scope and the intended-answer figures under one margin (the engine's
+    own margin is restored afterwards)."""
+    weights = engine.settings.weights
+    kept, weights.scope_margin = weights.scope_margin, margin
+    try:
+        return _measure(engine, margin)
+    finally:
+        weights.scope_margin = kept
+
+
+def _measure(engine: Engine, margin: float) -> dict[str, Any]:
     intended = engine.demo_intended()
     shares: dict[str, list[float]] = defaultdict(list)
     run: dict[str, dict[str, float]] = {}

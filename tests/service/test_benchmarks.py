@@ -186,3 +186,15 @@ def test_routing_threshold_smoke(demo_engine) -> None:  # type: ignore[no-untype
         "party catering (zh)",
         "window cleaning",
     }
+
+
+def test_scope_smoke(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.scope import measure
+
+    before, after = measure(demo_engine, 0.0), measure(demo_engine, 0.15)
+    assert before["needs_by_scope"] == {"international": 23, "local": 11, "national": 46}
+    for scope in ("local", "national"):
+        assert after["in_scope_top10"][scope] > before["in_scope_top10"][scope]
+    assert after["in_scope_top10"]["international"] == 1.0
+    assert after["intended@10"] == before["intended@10"] == 1.0
+    assert demo_engine.settings.weights.scope_margin == 0.15  # restored
