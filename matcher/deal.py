@@ -18,13 +18,21 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from matcher import notify
 from matcher.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
 )
-from matcher.store.models import DealEventRow, DealRow, FeedbackRow, RoutedMatchRow
+from matcher.store.models import (
+    DealEventRow,
+    DealRow,
+    FeedbackRow,
+    NeedRow,
+    RoutedMatchRow,
+    TechnologyRow,
+)
 from matcher.store.repo import deals as repo
 from matcher.store.repo.routing import OPEN_STAGES
 
@@ -156,7 +164,17 @@ def claim(
         to_stage="claimed",
         note=f"claimed inbox item {item.id}",
     )
+    _tell(session, deal, "claimed")
     return deal
+
+
+def _tell(session: Session, deal: DealRow, stage: str) -> None:
+    """The need's and the technology's submitters hear of the deal's new stage (``notify``)."""
+    broker = repo.broker(session, deal.broker_id)
+    need = session.get(NeedRow, deal.need_id)
+    technology = session.get(TechnologyRow, deal.technology_id)
+    if broker is not None:
+        notify.deal_moved(session, deal, stage, broker, [need, technology])
 
 
 def _check_owner(item: RoutedMatchRow, broker: Any) -> None:
@@ -192,6 +210,7 @@ def change_stage(
             break
     else:
         raise _kept_moving(f"deal {deal.id}")
+    _tell(session, deal, to)
     return repo.add_event(
         session,
         deal_id=deal.id,

@@ -138,6 +138,7 @@ class TechnologyIn(_Record):
     keywords: list[Keyword] = Field(default_factory=list, max_length=limits.MAX_KEYWORDS)
     language: Language | None = None
     licensing: Licensing | None = None
+    contact: Contact | None = None
     confidential: bool = False
 
 

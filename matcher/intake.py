@@ -128,3 +128,37 @@ def submit(
             continue
         return Submission(side=side, id=stored["id"], ref=record.id, token=token)
     raise AssertionError("unreachable")
+
+
+def revise(
+    side: Side,
+    ref: str,
+    raw: Mapping[str, Any],
+    catalog: Catalog,
+    *,
+    before_commit: Callable[[Session, list[Any]], None] | None = None,
+) -> None:
+    """Replace a submission's fields with the submitter's corrected ones, audited (actor
+    ``submitter``), in one transaction with ``before_commit`` (queue its matching again).
+
+    Raises:
+        RecordInvalidError: the corrected record is invalid (each problem a ``FieldError``).
+    """
+    side = Side(side)
+    record = validate_record(side.value, {**raw, "id": ref}, catalog.taxonomy)
+    audit = audit_hook(side, actor=SUBMITTER, action="update")
+
+    def hooks(session: Session, rows: list[Any]) -> None:
+        audit(session, rows)
+        if before_commit is not None:
+            before_commit(session, rows)
+
+    catalog.save_records(side.value, [record], before_commit=hooks)
+
+
+def withdraw(side: Side, ref: str, catalog: Catalog) -> None:
+    """Archive a submission at its submitter's request (no longer matched or routed), audited."""
+    side = Side(side)
+    catalog.archive(
+        side.value, ref, before_commit=audit_hook(side, actor=SUBMITTER, action="archive")
+    )

@@ -12,6 +12,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from matcher import notify
 from matcher.domain import Match
 from matcher.route import Reason, RoutingRules, RoutingState, plan, written
 from matcher.store import repo
@@ -117,6 +118,8 @@ def route_need(
     outcome.state = result.state
     outcome.reason = written(result.reason, tax)
     routes.set_routing_state(need, result.state, outcome.reason, routed=bool(rows))
+    if rows:
+        notify.routed(session, need, len(rows))
     return outcome
 
 

@@ -85,8 +85,8 @@ def get_visible(session: Session, caller: Caller, side: Side, key: str) -> Any:
     return row
 
 
-# What a teaser leaves out until the reader may see the parties: names and contact.
-PARTIES = {Side.technologies: {"owner": None}, Side.needs: {"enterprise": None, "contact": None}}
+TEASER_HIDES = {"owner", "enterprise", "contact"}  # until the reader may see the parties
+PARTIES = {s: dict.fromkeys(TEASER_HIDES & set(s.record_model.model_fields)) for s in Side}
 
 
 def public_view(side: Side, row: TechnologyRow | NeedRow, *, full: bool = True) -> Any:

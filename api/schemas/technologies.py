@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import DomainConfidence, DomainsInferred, Name
+from api.schemas.common import Contact, DomainConfidence, DomainsInferred, Name
 from matcher import limits
 from matcher.domain import (
     TRL,
@@ -53,6 +53,7 @@ class TechnologyUpdate(BaseModel):
     keywords: list[Keyword] | None = Field(default=None, max_length=limits.MAX_KEYWORDS)
     language: Language | None = None
     licensing: Licensing | None = None
+    contact: Contact | None = None
     confidential: bool | None = None
 
 
@@ -77,6 +78,7 @@ class TechnologyPublic(BaseModel):
     keywords: list[str]
     language: str
     licensing: str | None
+    contact: str | None = None  # None in a teaser, like the owner
     confidential: bool
     status: str
     created_at: datetime

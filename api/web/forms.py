@@ -101,7 +101,16 @@ NEED = FormSpec(
 TECHNOLOGY = FormSpec(
     side=Side.technologies,
     template="technology_form.html",
-    text_fields=("owner", "title", "description", "trl", "region", "ip_status", "licensing"),
+    text_fields=(
+        "owner",
+        "title",
+        "description",
+        "trl",
+        "region",
+        "ip_status",
+        "licensing",
+        "contact",
+    ),
     list_fields=("keywords", "patents"),
     multi_fields=("domains",),
     bool_fields=("confidential",),
@@ -113,7 +122,7 @@ FORMS = {form.side: form for form in (NEED, TECHNOLOGY)}
 _LIST_SPLIT = re.compile(r"[;；,，\n]+")
 
 
-def _form_context(
+def form_context(
     form: FormSpec,
     engine: Engine,
     settings: ApiSettings,
@@ -200,7 +209,7 @@ def errors_by_field(form: FormSpec, errors: list[FieldError], lang: str) -> dict
 def _show_form(request: Request, form: FormSpec, engine: Engine, settings: ApiSettings) -> Response:
     lang, remember = choose_language(request)
     values: dict[str, Any] = {"domains": [], **dict(form.defaults)}
-    context = _form_context(form, engine, settings, lang, values, {})
+    context = form_context(form, engine, settings, lang, values, {})
     return render(
         request,
         form.template,
@@ -282,7 +291,7 @@ def _suggested(
     errors = {} if found else {"domains": [t(lang, "form.suggest_no_text")]}
     if found and not values["domains"]:
         values["domains"] = found.selected
-    context = _form_context(form, engine, settings, lang, values, errors)
+    context = form_context(form, engine, settings, lang, values, errors)
     context["suggestions"] = found.lines if found else []
     csrf = csrf_token_for(request, settings)
     status = 200 if found else 422
@@ -318,7 +327,7 @@ async def _submit(
     outcome = _store(request, form, engine, settings, values, raw)
     if isinstance(outcome, list):
         shown = errors_by_field(form, outcome, lang)
-        context = _form_context(form, engine, settings, lang, values, shown)
+        context = form_context(form, engine, settings, lang, values, shown)
         return render(
             request,
             form.template,

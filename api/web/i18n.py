@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.web import messages, messages_domains
+from api.web import messages, messages_domains, messages_tracking
 from matcher.errors import FieldError
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -26,7 +26,11 @@ __all__ = [
 ]
 
 MESSAGES: dict[str, dict[str, str]] = {
-    lang: {**table, **messages_domains.MESSAGES.get(lang, {})}
+    lang: {
+        **table,
+        **messages_domains.MESSAGES.get(lang, {}),
+        **messages_tracking.MESSAGES.get(lang, {}),
+    }
     for lang, table in messages.MESSAGES.items()
 }
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import EngineDep
+from api.deps import ApiSettingsDep, EngineDep
+from api.web.csrf import csrf_token_for
 from api.web.i18n import t
 from api.web.pages import choose_language, error_page, render
 from matcher.store.repo import tracking
@@ -26,7 +27,7 @@ def _date(value: datetime | None, lang: str) -> str:
 
 
 @router.get("/track/{token}", response_class=HTMLResponse)
-def track(token: str, request: Request, engine: EngineDep) -> Response:
+def track(token: str, request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Response:
     """The status of one submission, and nothing else."""
     lang, remember = choose_language(request)
     with engine.sessions() as session:
@@ -58,10 +59,19 @@ def track(token: str, request: Request, engine: EngineDep) -> Response:
             "status": status,
             "count": found.count,
             "reason": (found.reason or {}).get(lang) or (found.reason or {}).get("en", ""),
+            "broker": found.broker,
+            "token": token,
+            "changeable": status not in ("archived", "closed", "agreed"),
+            "notice": "track.saved"
+            if request.query_params.get("saved")
+            else "track.withdrawn"
+            if request.query_params.get("withdrawn")
+            else "",
             "steps": [
                 {"key": key, "state": "done" if i < current else "current" if i == current else ""}
                 for i, key in enumerate(steps)
             ],
         },
         remember_lang=remember,
+        csrf=csrf_token_for(request, settings),
     )

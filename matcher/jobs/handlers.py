@@ -5,6 +5,7 @@ match and broker (``uq_delivery_routed``) and is not POSTed again once delivered
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,11 +14,12 @@ import httpx
 
 from matcher.errors import NotFoundError
 from matcher.jobs import delivery as webhooks
+from matcher.jobs import mail
 from matcher.jobs.kinds import RetryLater, Run
 from matcher.jobs.queue import enqueue
 from matcher.jobs.settings import JobSettings
 from matcher.store.db import transaction
-from matcher.store.models import WebhookDeliveryRow
+from matcher.store.models import NotificationRow, WebhookDeliveryRow
 from matcher.store.repo import jobs as jobs_repo
 
 if TYPE_CHECKING:
@@ -108,9 +110,34 @@ def deliver_webhook(rt: Runtime, args: dict[str, Any], run: Run) -> None:
             raise RetryLater(f"delivery {row.delivery_id}: {row.last_error}")
 
 
+def send_email(rt: Runtime, args: dict[str, Any], run: Run) -> None:
+    """Send one outbox message; a failure is retried with back-off, then marked failed. A sent
+    message is not sent again (at-least-once runs of this job)."""
+    with rt.engine.sessions() as session:
+        row = session.get(NotificationRow, int(args["notification"]))
+        if row is None or row.status in (mail.SENT, mail.FAILED):
+            return
+        row.attempts += 1
+        try:
+            if not rt.settings.smtp_host:
+                raise OSError("no SMTP host is set (MATCHER_SMTP_HOST)")
+            mail.send(row, rt.settings)
+        except (OSError, smtplib.SMTPException) as exc:
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if run.last:
+                row.status = mail.FAILED
+            session.commit()
+            if not run.last:
+                raise RetryLater(f"e-mail {row.key}: {row.last_error}") from exc
+            return
+        row.status, row.last_error = mail.SENT, None
+        session.commit()
+
+
 HANDLERS: dict[str, Handler] = {
     "match_need": match_need,
     "match_technology": match_technology,
     "route_unrouted": route_unrouted,
     "deliver_webhook": deliver_webhook,
+    "send_email": send_email,
 }

@@ -52,5 +52,7 @@ KINDS: dict[str, Kind] = {
             lambda s: s.webhook_attempts,
             lambda s: s.webhook_backoff_s,
         ),
+        # e-mail to submitters shares the outbound queue with webhooks
+        Kind("send_email", WEBHOOKS, lambda s: s.mail_attempts, lambda s: s.mail_backoff_s),
     )
 }

@@ -55,6 +55,25 @@ class JobSettings(BaseSettings):
     environment: str = Field(
         default="development", validation_alias=AliasChoices("MATCHER_API_ENVIRONMENT")
     )
+    # E-mail to submitters (``matcher.notify``): off while no SMTP host is set.
+    smtp_host: str | None = Field(default=None, validation_alias=AliasChoices("MATCHER_SMTP_HOST"))
+    smtp_port: int = Field(default=25, validation_alias=AliasChoices("MATCHER_SMTP_PORT"))
+    smtp_from: str = Field(
+        default="TechMatch <noreply@techmatch.invalid>",
+        validation_alias=AliasChoices("MATCHER_SMTP_FROM"),
+    )
+    smtp_user: str | None = Field(default=None, validation_alias=AliasChoices("MATCHER_SMTP_USER"))
+    smtp_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("MATCHER_SMTP_PASSWORD")
+    )
+    smtp_starttls: bool = Field(
+        default=False, validation_alias=AliasChoices("MATCHER_SMTP_STARTTLS")
+    )
+    smtp_timeout_s: float = Field(
+        default=10.0, validation_alias=AliasChoices("MATCHER_SMTP_TIMEOUT_S")
+    )
+    mail_attempts: int = Field(default=5, validation_alias=_env("MAIL_ATTEMPTS"))
+    mail_backoff_s: float = Field(default=30.0, validation_alias=_env("MAIL_BACKOFF_S"))
 
     @property
     def development(self) -> bool:

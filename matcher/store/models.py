@@ -86,6 +86,7 @@ class TechnologyRow(Catalogued, Base):
     keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str] = mapped_column(String(8), default="en")
     licensing: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    contact: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class NeedRow(Catalogued, Base):
@@ -280,6 +281,25 @@ class WebhookDeliveryRow(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NotificationRow(Timestamped, Base):
+    """One e-mail to the submitter of a need or technology about it (routed, claimed, a deal's
+    stage): one per event (``key``), written in the transaction of the event, with its tries."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    side: Mapped[str] = mapped_column(String(16))  # technologies | needs
+    record_id: Mapped[int] = mapped_column(Integer, index=True)
+    event: Mapped[str] = mapped_column(String(32))  # routed | claimed | <deal stage>
+    recipient: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

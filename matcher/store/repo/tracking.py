@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matcher.domain import Side
-from matcher.store.models import DealRow, MatchRow, NeedRow, TechnologyRow
+from matcher.store.models import BrokerRow, DealRow, MatchRow, NeedRow, TechnologyRow
 from matcher.store.repo.records import row_model
 
 PREFIX = {Side.technologies: "T-", Side.needs: "N-"}  # of generated references
@@ -61,6 +61,10 @@ class Tracked:
     status: str
     count: int  # matches found
     reason: dict[str, str] | None = None  # why an unrouted need waits, in each language
+    # The broker working on it once a deal is open (claimed and later): name, e-mail.
+    broker: tuple[str, str | None] | None = None
+    ref: str = ""
+    row_id: int = 0
 
 
 def submission_status(
@@ -87,6 +91,25 @@ def submission_status(
     return ("matched" if matches else "received"), matches
 
 
+DEAL_STEPS = {step for step, _ in _STEP_OF_STAGES}
+
+
+def deal_broker(
+    session: Session, side: Side, row: TechnologyRow | NeedRow
+) -> tuple[str, str | None] | None:
+    """The name and e-mail of the broker of the record's furthest open deal."""
+    deal_of = DealRow.need_id if side is Side.needs else DealRow.technology_id
+    order = {stage: i for i, (_, among) in enumerate(_STEP_OF_STAGES) for stage in among}
+    deals = [
+        d for d in session.scalars(select(DealRow).where(deal_of == row.id)) if d.stage in order
+    ]
+    if not deals:
+        return None
+    deal = min(deals, key=lambda d: (order[d.stage], d.id))
+    broker = session.get(BrokerRow, deal.broker_id)
+    return None if broker is None else (broker.name, broker.email)
+
+
 def find_tracked(session: Session, *, token: str) -> Tracked | None:
     """The submission a tracking token belongs to, or None."""
     digest = tracking_hash(token)
@@ -96,5 +119,8 @@ def find_tracked(session: Session, *, token: str) -> Tracked | None:
         if row is not None:
             status, count = submission_status(session, side, row)
             reason = row.routing_reason if status == "unrouted" else None
-            return Tracked(side, row.title, row.created_at, status, count, reason)
+            broker = deal_broker(session, side, row) if status in DEAL_STEPS else None
+            return Tracked(
+                side, row.title, row.created_at, status, count, reason, broker, row.ref, row.id
+            )
     return None
