@@ -87,6 +87,11 @@ class TechnologyRow(Catalogued, Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     licensing: Mapped[str | None] = mapped_column(String(32), nullable=True)
     contact: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The exchange market's listing: terms in words and an asking-price range (in currency).
+    licensing_terms: Mapped[str | None] = mapped_column(Text, nullable=True)
+    asking_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    asking_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    asking_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
 
 
 class NeedRow(Catalogued, Base):
@@ -247,6 +252,14 @@ class DealRow(Timestamped, Base):
     technology_id: Mapped[int] = mapped_column(ForeignKey("technologies.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(16), default="claimed", index=True)
     lost_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the broker means to have moved it on (the console's reminders; overdue stands out).
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # What a technology contract registration asks for, recorded when the deal is agreed.
+    contract_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    contract_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    contract_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    signed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    parties: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class DealEventRow(Base):
