@@ -280,3 +280,13 @@ def feedback(
     except IntegrityError as exc:  # uq_feedback_verdict: stored some other way meanwhile
         raise ConflictError(f"your {decision} of inbox item {item.id} is already stored") from exc
     return FeedbackResult(row, created=True)
+
+
+def set_due(session: Session, deal: DealRow, *, due_on: date | None, actor: str) -> DealEventRow:
+    """Set (or clear) the date by which the broker means to have moved the deal on; audited as
+    a note. A past date is refused for an open deal (it would be overdue at once)."""
+    if due_on is not None and due_on < date.today() and deal.stage in OPEN:
+        raise InvalidInputError(f"the due date {due_on.isoformat()} is in the past")
+    deal.due_on = due_on
+    text = f"due {due_on.isoformat()}" if due_on else "due date cleared"
+    return repo.add_event(session, deal_id=deal.id, actor=actor, kind="note", note=text)

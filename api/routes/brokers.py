@@ -133,7 +133,7 @@ def technology_summary(tech: TechnologyRow | None, *, full: bool = False) -> dic
         "status": tech.status,
     }
     if full:
-        out["owner"] = tech.owner
+        out["owner"], out["contact"] = tech.owner, tech.contact
     return out
 
 
