@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from api import errors, middleware, openapi, ratelimit
+from api import docs, errors, middleware, openapi, ratelimit
 from api.config import ApiSettings, get_api_settings
 from api.web import forms, tracking
 from api.web.pages import mount_static
@@ -49,6 +49,8 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         version=__version__,
         lifespan=lifespan,
         description="Match technology supply to enterprise demand.",
+        docs_url=None,  # api.docs serves /docs and /redoc with local assets
+        redoc_url=None,
     )
     errors.register(app)
     openapi.install(app)
@@ -69,5 +71,6 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
 
     for router in [*ROUTERS, forms.router, tracking.router]:
         app.include_router(router)
+    docs.install(app)  # before mount_static: /static/docs is answered ahead of /static
     mount_static(app)
     return app

@@ -34,13 +34,11 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-# The OpenAPI pages FastAPI serves (/docs, /redoc) load Swagger UI and ReDoc from a CDN and start
-# them with an inline script.
+# The OpenAPI consoles (/docs, /redoc; api.docs) load Swagger UI and ReDoc from this site and
+# start them with an inline script; ReDoc renders in a blob: worker. Nothing from other hosts.
 DOCS_POLICY = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; base-uri 'none'; "
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src blob:; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")

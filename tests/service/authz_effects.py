@@ -311,6 +311,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/{side}/submitted"): Endpoint(with_cookies),
     ("GET", "/track/{token}"): Endpoint(),
     ("GET", "/static/{path}"): Endpoint(),
+    ("GET", "/static/docs/{path}"): Endpoint(),
     ("GET", "/health"): Endpoint(),
     ("GET", "/openapi.json"): Endpoint(),
     ("GET", "/docs"): Endpoint(),

@@ -205,6 +205,7 @@ class World:
             "my_submission": lambda: self.submission(side),
             "wrong_link": lambda: Target(token="no-submission-has-this-link-0123456789"),
             "static": lambda: Target(token="style.css"),
+            "docs_asset": lambda: Target(token="swagger-ui.css"),
         }
         return makers[name]()
 

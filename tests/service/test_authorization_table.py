@@ -205,6 +205,7 @@ TABLE: list[tuple[Any, ...]] = [
     ("anonymous", "GET", "/docs/oauth2-redirect", "-", 200),
     ("anonymous", "GET", "/redoc", "-", 200),
     ("anonymous", "GET", "/static/{path}", "static", 200),
+    ("anonymous", "GET", "/static/docs/{path}", "docs_asset", 200),
 ]
 
 
