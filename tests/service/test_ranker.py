@@ -23,7 +23,7 @@ from matcher.rank.learned import lifecycle as learn
 from matcher.rank.learned.model import LabelledSet, LearnedRanker, ideal_dcg, mean_ndcg, spec, train
 from matcher.rank.learned.registry import RankerError, active_ranker, store_for
 from matcher.rank.learned.training import feedback_grades, flat_pools, need_features
-from matcher.rank.pair import combine
+from matcher.rank.pair import combine, region_feature
 from matcher.store import repo
 from matcher.store.db import transaction
 from matcher.store.models import BrokerRow, DealRow, FeedbackRow, RoutedMatchRow
@@ -66,10 +66,15 @@ def test_serving_and_training_call_the_same_feature_function(
     assert len(calls) == 1 and calls[0].shape[1] == len(FEATURES)
 
 
-def fixed_score(engine, match, *, mixed: bool) -> float:  # type: ignore[no-untyped-def]
+def fixed_score(engine, match, need, tech, *, mixed: bool) -> float:  # type: ignore[no-untyped-def]
     """What ``rank.combine`` gives a match: lexical missing for every candidate of a pool that
-    mixes languages (equal evidence), counted in a pool of the query's language alone."""
-    return combine(match.components, engine.settings.weights, same_language=not mixed)
+    mixes languages (equal evidence), counted in a pool of the query's language alone; less
+    the scope margin for a technology outside the need's scope."""
+    weights = engine.settings.weights
+    score = combine(match.components, weights, same_language=not mixed)
+    if not region_feature(need, tech, engine.taxonomy).in_scope:
+        score = max(score - weights.scope_margin, 0.0)
+    return score
 
 
 def test_fixed_weights_stay_the_default_to_the_last_bit(demo_engine) -> None:
@@ -82,7 +87,8 @@ def test_fixed_weights_stay_the_default_to_the_last_bit(demo_engine) -> None:
         rows = demo_engine.view("technologies").rows
         mixed = any(rows[m.technology_id].language != need.language for m in matches)
         for m in matches:
-            assert m.score == fixed_score(demo_engine, m, mixed=mixed)
+            tech = rows[m.technology_id]
+            assert m.score == fixed_score(demo_engine, m, need, tech, mixed=mixed)
             assert "learned ranking" not in m.explanation
             languages.add(demo_engine.view("technologies").rows[m.technology_id].language)
     assert languages == {"en", "zh"}

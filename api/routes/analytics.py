@@ -1,0 +1,110 @@
+"""Routes: regional analytics (figures by region and flows between regions), JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.deps import EngineDep, ReaderLangDep, StaffDep
+from matcher import analytics
+from matcher.taxonomy import Taxonomy
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+Level = Annotated[
+    Literal["province", "country", "grouping"],
+    Query(description="province (as recorded), country, or grouping (e.g. Yangtze River Delta)"),
+]
+Since = Annotated[date | None, Query(description="first day of the period (YYYY-MM-DD)")]
+Until = Annotated[date | None, Query(description="last day of the period (YYYY-MM-DD)")]
+Format = Annotated[Literal["json", "csv"], Query(alias="format", description="json or csv")]
+
+
+def region_rows(rows: list[analytics.RegionFigures], tax: Taxonomy, lang: str) -> list[dict]:
+    """The regions table as plain rows (name in ``lang``; agreed value per currency)."""
+    return [
+        {
+            "region": r.code,
+            "name": tax.region_name(r.code, lang),
+            **r.counts,
+            "agreed_value": {k: round(v, 2) for k, v in sorted(r.agreed_value.items())},
+        }
+        for r in rows
+    ]
+
+
+def flow_rows(rows: list[analytics.Flow], tax: Taxonomy, lang: str) -> list[dict]:
+    """The flows table as plain rows."""
+    return [
+        {
+            "from": f.source,
+            "from_name": tax.region_name(f.source, lang),
+            "to": f.target,
+            "to_name": tax.region_name(f.target, lang),
+            **f.counts,
+            "agreed_value": {k: round(v, 2) for k, v in sorted(f.agreed_value.items())},
+        }
+        for f in rows
+    ]
+
+
+def as_csv(rows: list[dict], filename: str) -> Response:
+    """Rows as a CSV download (agreed value as one column per currency)."""
+    currencies = sorted({c for r in rows for c in r["agreed_value"]})
+    head = [k for k in (rows[0] if rows else {}) if k != "agreed_value"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*head, *(f"agreed_value_{c}" for c in currencies)])
+    for r in rows:
+        writer.writerow([*(r[k] for k in head), *(r["agreed_value"].get(c, 0) for c in currencies)])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/regions", response_model=None)
+def regions(
+    _: StaffDep,
+    engine: EngineDep,
+    lang: ReaderLangDep,
+    level: Level = "province",
+    since: Since = None,
+    until: Until = None,
+    fmt: Format = "json",
+) -> Any:
+    """Per region and period: technologies offered, needs posted, matches routed, deals
+    opened and agreed, agreed value by currency (``matcher.analytics``); ``format=csv``."""
+    period = analytics.Period(since, until)
+    with engine.sessions() as session:
+        found = analytics.regions(session, engine.taxonomy, level=level, period=period)
+    rows = region_rows(found, engine.taxonomy, lang)
+    if fmt == "csv":
+        return as_csv(rows, f"regions-{level}.csv")
+    return {"level": level, "since": since, "until": until, "regions": rows}
+
+
+@router.get("/flows", response_model=None)
+def flows(
+    _: StaffDep,
+    engine: EngineDep,
+    lang: ReaderLangDep,
+    level: Level = "province",
+    since: Since = None,
+    until: Until = None,
+    fmt: Format = "json",
+) -> Any:
+    """Routed matches and deals from the needs' regions to the technologies' regions."""
+    period = analytics.Period(since, until)
+    with engine.sessions() as session:
+        found = analytics.flows(session, engine.taxonomy, level=level, period=period)
+    rows = flow_rows(found, engine.taxonomy, lang)
+    if fmt == "csv":
+        return as_csv(rows, f"flows-{level}.csv")
+    return {"level": level, "since": since, "until": until, "flows": rows}
