@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from api.deps import EngineDep, ReaderLangDep, StaffDep
 from matcher import analytics
+from matcher.engine import Engine
 from matcher.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -69,6 +70,35 @@ def as_csv(rows: list[dict], filename: str) -> Response:
     )
 
 
+def table(kind: str, engine: Engine, lang: str, level: str, period: analytics.Period) -> list[dict]:
+    """The ``regions`` or ``flows`` table for a level and period, as plain rows."""
+    figures, rows = TABLES[kind]
+    with engine.sessions() as session:
+        found = figures(session, engine.taxonomy, level=level, period=period)
+    return rows(found, engine.taxonomy, lang)
+
+
+TABLES: dict[str, tuple[Any, Any]] = {
+    "regions": (analytics.regions, region_rows),
+    "flows": (analytics.flows, flow_rows),
+}
+
+
+def _answer(
+    kind: str,
+    engine: Engine,
+    lang: str,
+    level: str,
+    since: date | None,
+    until: date | None,
+    fmt: str,
+) -> Any:
+    rows = table(kind, engine, lang, level, analytics.Period(since, until))
+    if fmt == "csv":
+        return as_csv(rows, f"{kind}-{level}.csv")
+    return {"level": level, "since": since, "until": until, kind: rows}
+
+
 @router.get("/regions", response_model=None)
 def regions(
     _: StaffDep,
@@ -81,13 +111,7 @@ def regions(
 ) -> Any:
     """Per region and period: technologies offered, needs posted, matches routed, deals
     opened and agreed, agreed value by currency (``matcher.analytics``); ``format=csv``."""
-    period = analytics.Period(since, until)
-    with engine.sessions() as session:
-        found = analytics.regions(session, engine.taxonomy, level=level, period=period)
-    rows = region_rows(found, engine.taxonomy, lang)
-    if fmt == "csv":
-        return as_csv(rows, f"regions-{level}.csv")
-    return {"level": level, "since": since, "until": until, "regions": rows}
+    return _answer("regions", engine, lang, level, since, until, fmt)
 
 
 @router.get("/flows", response_model=None)
@@ -101,10 +125,4 @@ def flows(
     fmt: Format = "json",
 ) -> Any:
     """Routed matches and deals from the needs' regions to the technologies' regions."""
-    period = analytics.Period(since, until)
-    with engine.sessions() as session:
-        found = analytics.flows(session, engine.taxonomy, level=level, period=period)
-    rows = flow_rows(found, engine.taxonomy, lang)
-    if fmt == "csv":
-        return as_csv(rows, f"flows-{level}.csv")
-    return {"level": level, "since": since, "until": until, "flows": rows}
+    return _answer("flows", engine, lang, level, since, until, fmt)

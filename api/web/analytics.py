@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import EngineDep
-from api.routes.analytics import as_csv, flow_rows, region_rows
+from api.routes.analytics import as_csv, flow_rows, region_rows, table
 from api.web import charts
 from api.web.i18n import t
 from api.web.pages import choose_language, error_page, render
@@ -59,11 +59,11 @@ def _bad(request: Request, lang: str, exc: Exception) -> Response:
 
 @router.get("/analytics", response_class=HTMLResponse)
 def page(request: Request, engine: EngineDep) -> Response:
-    lang, remember = choose_language(request)
-    try:
-        level, period, metric = _query(request)
-    except InvalidInputError as exc:
-        return _bad(request, lang, exc)
+    parsed = _parsed(request)
+    if isinstance(parsed, Response):
+        return parsed
+    lang, level, period, metric = parsed
+    _, remember = choose_language(request)
     regions, flows = _figures(engine, level, period)
     query = request.url.query
     context = {
@@ -91,14 +91,23 @@ def _svg(body: str) -> Response:
     return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/analytics/map.svg")
-def map_svg(request: Request, engine: EngineDep) -> Response:
-    """The choropleth: China's provinces (province level) or countries (country level)."""
+def _parsed(request: Request) -> tuple[str, str, analytics.Period, str] | Response:
+    """(lang, level, period, metric) of a request, or the page saying what is wrong (422)."""
     lang, _ = choose_language(request)
     try:
         level, period, metric = _query(request)
     except InvalidInputError as exc:
         return _bad(request, lang, exc)
+    return lang, level, period, metric
+
+
+@router.get("/analytics/map.svg")
+def map_svg(request: Request, engine: EngineDep) -> Response:
+    """The choropleth: China's provinces (province level) or countries (country level)."""
+    parsed = _parsed(request)
+    if isinstance(parsed, Response):
+        return parsed
+    lang, level, period, metric = parsed
     tax = engine.taxonomy
     regions, _ = _figures(engine, level, period)
     values = _values(regions, metric)
@@ -118,11 +127,10 @@ def map_svg(request: Request, engine: EngineDep) -> Response:
 @router.get("/analytics/chart.svg")
 def chart_svg(request: Request, engine: EngineDep) -> Response:
     """The busiest regions by the chosen figure, as a bar chart."""
-    lang, _ = choose_language(request)
-    try:
-        level, period, metric = _query(request)
-    except InvalidInputError as exc:
-        return _bad(request, lang, exc)
+    parsed = _parsed(request)
+    if isinstance(parsed, Response):
+        return parsed
+    lang, level, period, metric = parsed
     regions, _ = _figures(engine, level, period)
     items = sorted(
         ((engine.taxonomy.region_name(r.code, lang), float(r.counts[metric])) for r in regions),
@@ -135,21 +143,19 @@ def chart_svg(request: Request, engine: EngineDep) -> Response:
 
 @router.get("/analytics/regions.csv")
 def regions_csv(request: Request, engine: EngineDep) -> Response:
-    lang, _ = choose_language(request)
-    try:
-        level, period, _ = _query(request)
-    except InvalidInputError as exc:
-        return _bad(request, lang, exc)
-    regions, _ = _figures(engine, level, period)
-    return as_csv(region_rows(regions, engine.taxonomy, lang), f"regions-{level}.csv")
+    """The regions table as CSV."""
+    return _csv("regions", request, engine)
 
 
 @router.get("/analytics/flows.csv")
 def flows_csv(request: Request, engine: EngineDep) -> Response:
-    lang, _ = choose_language(request)
-    try:
-        level, period, _ = _query(request)
-    except InvalidInputError as exc:
-        return _bad(request, lang, exc)
-    _, flows = _figures(engine, level, period)
-    return as_csv(flow_rows(flows, engine.taxonomy, lang), f"flows-{level}.csv")
+    """The flows table as CSV."""
+    return _csv("flows", request, engine)
+
+
+def _csv(kind: str, request: Request, engine: Engine) -> Response:
+    parsed = _parsed(request)
+    if isinstance(parsed, Response):
+        return parsed
+    lang, level, period, _ = parsed
+    return as_csv(table(kind, engine, lang, level, period), f"{kind}-{level}.csv")

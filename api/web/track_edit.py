@@ -20,6 +20,7 @@ from api.web.csrf import CSRF_FIELD, csrf_ok, csrf_token_for
 from api.web.forms import FORMS, MAX_BODY_BYTES, FormSpec, errors_by_field, form_context, raw_record
 from api.web.i18n import t
 from api.web.pages import choose_language, error_page, render
+from api.web.tracking import not_found
 from matcher import intake
 from matcher.engine import Engine
 from matcher.errors import RecordInvalidError
@@ -54,14 +55,7 @@ def _found(request: Request, engine: Engine, token: str, lang: str) -> Any:
         if row is not None:
             session.expunge(row)
     if found is None or row is None:
-        return error_page(
-            request,
-            lang,
-            status_code=404,
-            title=t(lang, "notfound.title"),
-            message=t(lang, "notfound.track"),
-            back=None,
-        )
+        return not_found(request, lang)
     if found.status in CLOSED:
         return error_page(
             request,

@@ -26,6 +26,12 @@ def _date(value: datetime | None, lang: str) -> str:
     return f"{value.day} {value.strftime('%B')} {value.year}"
 
 
+def not_found(request: Request, lang: str) -> Response:
+    """The page for a tracking link that leads nowhere (404)."""
+    title, message = t(lang, "notfound.title"), t(lang, "notfound.track")
+    return error_page(request, lang, status_code=404, title=title, message=message, back=None)
+
+
 @router.get("/track/{token}", response_class=HTMLResponse)
 def track(token: str, request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Response:
     """The status of one submission, and nothing else."""
@@ -33,14 +39,7 @@ def track(token: str, request: Request, engine: EngineDep, settings: ApiSettings
     with engine.sessions() as session:
         found = tracking.find_tracked(session, token=token)
     if found is None:
-        return error_page(
-            request,
-            lang,
-            status_code=404,
-            title=t(lang, "notfound.title"),
-            message=t(lang, "notfound.track"),
-            back=None,
-        )
+        return not_found(request, lang)
     status = found.status
     steps = [*STEPS[:-1], status] if status in ("closed", "archived") else list(STEPS)
     if status == "unrouted":  # matched, but waiting for a broker who can take it
