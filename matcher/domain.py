@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -62,6 +63,8 @@ Currency = Annotated[
 Budget = Annotated[float, Field(ge=0, le=limits.MAX_BUDGET, allow_inf_nan=False)]
 Deadline = Annotated[date, AfterValidator(limits.deadline_not_past)]
 TRL = Annotated[int, Field(ge=1, le=9, description="technology readiness level 1–9")]
+LicensingTerms = Annotated[str, _text(1, 2000), _Clean]
+Party = Annotated[str, _text(1, 300), _Clean]
 
 
 class IPStatus(StrEnum):
@@ -77,6 +80,16 @@ class Licensing(StrEnum):
     assignment = "assignment"
     co_development = "co_development"
     open = "open"
+
+
+class ContractType(StrEnum):
+    """The kinds of technology contract a contract registration knows."""
+
+    development = "development"
+    transfer = "transfer"
+    licence = "licence"
+    consulting = "consulting"
+    service = "service"
 
 
 class RegionScope(StrEnum):
@@ -140,6 +153,23 @@ class TechnologyIn(_Record):
     licensing: Licensing | None = None
     contact: Contact | None = None
     confidential: bool = False
+    # The exchange market's listing: terms in words and an asking-price range; a price without
+    # a currency is in CNY, as a need's budget is.
+    licensing_terms: LicensingTerms | None = None
+    asking_min: Budget | None = None
+    asking_max: Budget | None = None
+    asking_currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _asking(self) -> TechnologyIn:
+        low, high = self.asking_min, self.asking_max
+        if low is not None and high is not None and high < low:
+            raise PydanticCustomError(
+                "asking_window", "asking_max is below asking_min", {"min": low, "max": high}
+            )
+        if (low is not None or high is not None) and self.asking_currency is None:
+            self.asking_currency = "CNY"
+        return self
 
 
 class NeedIn(_Record):
@@ -201,6 +231,43 @@ class InferredNeed(NeedIn):
     """A need whose domain codes the engine inferred from its text (see ``InferredTechnology``)."""
 
     domain_confidence: Confidence
+
+
+def _iso_date(value: Any) -> Any:
+    """A date as ``YYYY-MM-DD`` text or a date, nothing else: pydantic would read ``0`` or
+    ``"1700000000"`` as a Unix timestamp, which no person means by a date."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value.strip())):
+        return value.strip() if isinstance(value, str) else value
+    raise PydanticCustomError("date_parsing", "a date is written YYYY-MM-DD", {})
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def signed_not_future(value: date) -> date:
+    """A pydantic after-validator: a signing date that is not after today anywhere on Earth
+    (today in UTC plus one day, so a signer east of UTC is never refused their today)."""
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if value > latest:
+        raise PydanticCustomError(
+            "signed_future",
+            "the signing date {date} is in the future; record the contract once it is signed",
+            {"date": value.isoformat()},
+        )
+    return value
+
+
+class ContractIn(BaseModel):
+    """What a technology contract registration asks for, recorded on an agreed deal."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: ContractType
+    value: Annotated[float, Field(ge=0, le=limits.MAX_BUDGET, allow_inf_nan=False)]
+    currency: Currency
+    signed_on: Annotated[IsoDate, AfterValidator(signed_not_future)]
+    parties: list[Party] = Field(min_length=1, max_length=10)
 
 
 class BrokerIn(_Record):

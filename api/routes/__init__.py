@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import admin, brokers, deals, needs, search, taxonomy, technologies
+from api.routes import admin, brokers, deals, market, needs, search, taxonomy, technologies
 
 ROUTERS: list[APIRouter] = [
     technologies.router,
@@ -14,5 +14,6 @@ ROUTERS: list[APIRouter] = [
     taxonomy.router,
     brokers.router,
     deals.router,
+    market.router,
     admin.router,
 ]

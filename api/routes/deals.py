@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import BrokerDep, Caller, CallerDep, EngineDep, Offset, RecordId, SessionDep
 from api.routes.brokers import need_summary, technology_summary
+from api.schemas.market import contract_view
+from matcher import market
 from matcher.deal import STAGES, add_note, allowed
-from matcher.errors import ConflictError
+from matcher.domain import ContractIn
+from matcher.errors import ConflictError, InvalidInputError
 from matcher.permissions import Action, require
 from matcher.store.models import (
     BrokerRow,
@@ -48,6 +51,9 @@ class StageIn(BaseModel):
     to: Literal["claimed", "contacted", "nda_signed", "negotiating", "agreed", "closed_lost"]
     note: Note | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    contract: ContractIn | None = Field(
+        default=None, description="with ``to: agreed`` only: the contract's registration"
+    )
 
 
 class NoteIn(BaseModel):
@@ -79,6 +85,7 @@ def deal_view(session: Session, deal: DealRow, *, events: bool = False) -> dict[
         "stage": deal.stage,
         "allowed_next": allowed(deal.stage),
         "lost_reason": deal.lost_reason,
+        "contract": contract_view(deal),
         "broker": broker.ref if broker else None,
         "routed_id": deal.routed_id,
         "score": round(routed.score, 4) if routed else None,
@@ -157,9 +164,12 @@ def move_stage(
     engine: EngineDep,
     session: SessionDep,
 ) -> dict[str, Any]:
-    """Move the deal one stage forward, or to ``closed_lost`` with a reason (illegal → 409)."""
+    """Move the deal one stage forward, or to ``closed_lost`` with a reason (illegal → 409);
+    moving it to ``agreed`` may record its contract (``contract``) too."""
     visible_deal(session, caller, deal_id)
     require(caller.acting, Action.work_deal)
+    if body.contract is not None and body.to != "agreed":
+        raise InvalidInputError("contract: a contract is recorded when the deal moves to agreed")
     ended = engine.change_stage(
         deal_id,
         to=body.to,
@@ -172,6 +182,22 @@ def move_stage(
     if ended:  # the broker can take another match: route what waits
         request.app.state.worker.submit("unrouted")
     session.expire_all()
+    if body.contract is not None:  # the deal is agreed now; a failure here leaves it to PUT
+        deal = visible_deal(session, caller, deal_id)
+        market.record_contract(session, deal, body.contract, actor=caller.actor)
+        session.commit()
+    return deal_view(session, visible_deal(session, caller, deal_id), events=True)
+
+
+@router.put("/deals/{deal_id}/contract")
+def put_contract(
+    deal_id: RecordId, body: ContractIn, caller: DealCallerDep, session: SessionDep
+) -> dict[str, Any]:
+    """Record or correct the contract of an agreed deal (another stage → 409), audited."""
+    deal = visible_deal(session, caller, deal_id)
+    require(caller.acting, Action.work_deal)
+    market.record_contract(session, deal, body, actor=caller.actor)
+    session.commit()
     return deal_view(session, visible_deal(session, caller, deal_id), events=True)
 
 

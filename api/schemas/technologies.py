@@ -11,13 +11,16 @@ from api.schemas.common import Contact, DomainConfidence, DomainsInferred, Name
 from matcher import limits
 from matcher.domain import (
     TRL,
+    Budget,
     Code,
     CpcClass,
+    Currency,
     Description,
     IPStatus,
     Keyword,
     Language,
     Licensing,
+    LicensingTerms,
     PatentNo,
     Ref,
     TechnologyIn,
@@ -55,6 +58,10 @@ class TechnologyUpdate(BaseModel):
     licensing: Licensing | None = None
     contact: Contact | None = None
     confidential: bool | None = None
+    licensing_terms: LicensingTerms | None = None
+    asking_min: Budget | None = None
+    asking_max: Budget | None = None
+    asking_currency: Currency | None = None
 
 
 class TechnologyPublic(BaseModel):
@@ -80,6 +87,10 @@ class TechnologyPublic(BaseModel):
     licensing: str | None
     contact: str | None = None  # None in a teaser, like the owner
     confidential: bool
+    licensing_terms: str | None = None
+    asking_min: float | None = None
+    asking_max: float | None = None
+    asking_currency: str | None = None
     status: str
     created_at: datetime
     updated_at: datetime

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.web import messages, messages_domains, messages_tracking
+from api.web import messages, messages_domains, messages_market, messages_tracking
 from matcher.errors import FieldError
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -30,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         **table,
         **messages_domains.MESSAGES.get(lang, {}),
         **messages_tracking.MESSAGES.get(lang, {}),
+        **messages_market.MESSAGES.get(lang, {}),
     }
     for lang, table in messages.MESSAGES.items()
 }
@@ -62,6 +63,7 @@ ERROR_KEYS: dict[str, str] = {
     "budget_window": "err.budget_window",
     "unknown_currency": "err.currency",
     "deadline_past": "err.deadline_past",
+    "date_window": "err.date_window",
     "control_character": "err.control_character",
     "surrogate_character": "err.control_character",
     "too_long": "err.too_many",

@@ -30,6 +30,7 @@ from tests.service.authz_world import (
     ACTING,
     FORMS,
     LAPSED,
+    LISTED,
     ME,
     PARTIES,
     WEBHOOK,
@@ -149,6 +150,12 @@ def deal_state(call: Call) -> tuple[Any, ...]:
     return deal.stage, events
 
 
+def contract_state(call: Call) -> tuple[Any, ...]:
+    deal = call.world.row(DealRow, call.target.deal_id)
+    events = call.world.count(DealEventRow, DealEventRow.deal_id == deal.id)
+    return deal.contract_type, events
+
+
 def webhook_state(call: Call) -> tuple[Any, ...]:
     row = call.world.row(BrokerRow, call.broker)
     return row.webhook_url, row.webhook_secret
@@ -238,6 +245,13 @@ def to(expected: Callable[[Any, Any], bool]) -> Callable[[Call, Any, Any], None]
 
 
 A, SIDE = "/api/v1", "/api/v1/{side}"
+CONTRACT = {
+    "type": "licence",
+    "value": 250000,
+    "currency": "CNY",
+    "signed_on": "2026-01-15",
+    "parties": ["Authz Institute of Marine Coatings", "Authz Harbour Tugs Co."],
+}
 RECORD = Endpoint(state=record_state, changed=archived)
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", SIDE): Endpoint(new_record, records_of_side, created),
@@ -278,6 +292,13 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", f"{A}/deals/{{deal_id}}/notes"): Endpoint(
         body({"note": "called the enterprise"}), deal_state, to(lambda b, a: a[1] == b[1] + 1)
     ),
+    ("PUT", f"{A}/deals/{{deal_id}}/contract"): Endpoint(
+        body(CONTRACT), contract_state, to(lambda b, a: a == ("licence", b[1] + 1))
+    ),
+    ("GET", f"{A}/market"): Endpoint(lambda c: {"params": {"domain": "04.06", "limit": 100}}),
+    ("GET", f"{A}/market/stats"): Endpoint(),
+    ("GET", "/market"): Endpoint(lambda c: {"params": {"domain": "04.06"}}),
+    ("GET", "/market/stats"): Endpoint(),
     ("POST", f"{A}/admin/brokers"): Endpoint(
         lambda c: {"json": broker_body(next(c.world.counter))},
         lambda c: c.world.count(BrokerRow),
@@ -357,6 +378,20 @@ def only_mine(call: Call) -> None:
             assert call.world.row(RoutedMatchRow, item["id"]).broker_id == mine, item
 
 
+def market_teaser(call: Call) -> None:
+    """A confidential listing is on the market as a teaser: its number, never its owner,
+    reference, title, terms or price."""
+    row = call.world.row(repo.row_model(Side.technologies), call.target.technology)
+    shown = call.response.text
+    for secret in (row.ref, row.title, LISTED["owner"], LISTED["licensing_terms"], "123456"):
+        assert secret not in shown, secret
+    if call.path.startswith(A):
+        entry = next(i for i in call.response.json()["items"] if i["id"] == row.id)
+        assert entry["confidential"] and entry["owner"] is None, entry
+    else:
+        assert f'id="listing-{row.id}"' in shown
+
+
 CHECKS: dict[str, Callable[[Call], None]] = {
     "teaser": lambda c: _assert(all(v is None for v in parties(c)), parties(c)),
     "full": lambda c: _assert(all(v for v in parties(c)), parties(c)),
@@ -364,6 +399,7 @@ CHECKS: dict[str, Callable[[Call], None]] = {
     "present": lambda c: _assert(c.target.ref(c.side) in refs_in(c), refs_in(c)),
     "mine": only_mine,
     "status_only": tracking_page,
+    "market_teaser": market_teaser,
 }
 
 

@@ -72,6 +72,13 @@ def need_body(tag: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+LISTED = {  # a confidential listing's secrets (tests/service/authz_effects.py: market_teaser)
+    "owner": "Authz Secret Licensor Ltd",
+    "confidential": True,
+    "licensing": "exclusive_licence",
+    "licensing_terms": "Authz secret terms",
+    "asking_min": 123456,
+}
 FORMS = {
     Side.needs: {**need_body("authz-form"), "trl_min": "5"},
     Side.technologies: {**technology_body("authz-form"), "trl": "6", "ip_status": "none"},
@@ -206,6 +213,8 @@ class World:
             "wrong_link": lambda: Target(token="no-submission-has-this-link-0123456789"),
             "static": lambda: Target(token="style.css"),
             "docs_asset": lambda: Target(token="swagger-ui.css"),
+            "conf_listed": lambda: self.listed(),
+            "agreed_deal": lambda: self.deal(broker, agreed=True),
         }
         return makers[name]()
 
@@ -253,14 +262,23 @@ class World:
             target.routed_id = item.id
         return target
 
-    def deal(self, broker: str, confidential: bool = False) -> Target:
-        """A pair routed to ``broker`` and claimed by them: their open deal."""
+    def deal(self, broker: str, confidential: bool = False, *, agreed: bool = False) -> Target:
+        """A pair routed to ``broker`` and claimed by them: their open deal (or, ``agreed``,
+        moved on to agreed)."""
         target = self.routed(broker, confidential)
         with self.in_good_standing(broker):
             target.deal_id = self.engine.claim(
                 self.broker_ids[broker], target.routed_id, actor=f"broker:{broker}"
             )
+            for stage in ("contacted", "nda_signed", "negotiating", "agreed") if agreed else ():
+                self.engine.change_stage(target.deal_id, to=stage, actor="admin", reroute=False)
         return target
+
+    def listed(self) -> Target:
+        """A confidential technology open for licensing (the admin's), on the market as a
+        teaser; its owner, terms and price are what the teaser must not show."""
+        body = technology_body(self.tag(), **LISTED)
+        return Target(technology=self.create(Side.technologies, body, self.tokens["admin"]))
 
     def new_broker(
         self, *, ref: str = "", expired: bool = False, suspended: bool = False

@@ -16,6 +16,8 @@ Targets are named by their relation to the acting broker (B-01 for roles without
     self, other_broker, spare_broker, expired_broker, suspended_broker   brokers (admin paths)
     my_link, wrong_link, my_submission    a submitter's tracking link, a made-up one, the
                    confirmation cookie of a submission
+    agreed_deal    the broker's deal, moved on to agreed;   conf_listed: a confidential
+                   technology open for licensing (the public market's teaser)
 
 A path with ``{side}`` stands for technologies and needs alike. A variant names the body
 (``declassify``, ``classify``) or what the answer must show (``teaser``: no enterprise, owner or
@@ -43,6 +45,7 @@ DEAL = "/api/v1/deals/{deal_id}"
 ADMIN = "/api/v1/admin"
 OUT = ("anonymous", "bad_token", "revoked", "submitter")  # no valid token: 401 everywhere
 API_ROLES = ("admin", "broker", "lapsed", "suspended", *OUT)
+PUBLIC_API = {f"{V1}/market", f"{V1}/market/stats"}  # no token needed: every role has its row
 
 TABLE: list[tuple[Any, ...]] = [
     # -- the catalogue: create, import, list, read ------------------------------------------
@@ -160,6 +163,15 @@ TABLE: list[tuple[Any, ...]] = [
     ("broker", "POST", f"{DEAL}/notes", "deal", 201),
     ("broker", "POST", f"{DEAL}/notes", "others_deal", 404),
     ("lapsed", "POST", f"{DEAL}/notes", "deal", 403),
+    ("admin", "PUT", f"{DEAL}/contract", "agreed_deal", 200),
+    ("broker", "PUT", f"{DEAL}/contract", "agreed_deal", 200),
+    ("broker", "PUT", f"{DEAL}/contract", "deal", 409),  # not agreed yet
+    ("broker", "PUT", f"{DEAL}/contract", "others_deal", 404),
+    ("lapsed", "PUT", f"{DEAL}/contract", "agreed_deal", 403),
+    ("lapsed", "PUT", f"{DEAL}/contract", "others_deal", 404),
+    # -- the exchange market: public, the same teaser for everyone (a token changes nothing) --
+    *[(role, "GET", f"{V1}/market", "conf_listed", 200, "market_teaser") for role in API_ROLES],
+    *[(role, "GET", f"{V1}/market/stats", "-", 200) for role in API_ROLES],
     # -- administration: admins only (a broker renewing or reinstating themselves included) --
     ("admin", "POST", f"{ADMIN}/brokers", "-", 201),
     ("admin", "GET", f"{ADMIN}/brokers", "-", 200),
@@ -199,6 +211,8 @@ TABLE: list[tuple[Any, ...]] = [
     ("anonymous", "GET", "/track/{token}", "wrong_link", 404),
     ("admin", "GET", "/track/{token}", "wrong_link", 404),  # a token opens no one's link
     ("broker", "GET", "/track/{token}", "wrong_link", 404),
+    ("anonymous", "GET", "/market", "conf_listed", 200, "market_teaser"),
+    ("anonymous", "GET", "/market/stats", "-", 200),
     ("anonymous", "GET", "/health", "-", 200),
     ("anonymous", "GET", "/openapi.json", "-", 200),
     ("anonymous", "GET", "/docs", "-", 200),
@@ -221,7 +235,7 @@ def expand(table: list[tuple[Any, ...]]) -> list[Row]:
     for _, method, path, target, _, _ in rows:
         first.setdefault((method, path), target)
     for (method, path), target in first.items():
-        if path.startswith(V1):
+        if path.startswith(V1) and path not in PUBLIC_API:
             rows += [(role, method, path, target, 401, "") for role in OUT]
             rows.append(("suspended", method, path, target, 403, ""))
     return rows

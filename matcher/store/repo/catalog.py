@@ -77,11 +77,11 @@ class RecordPage:
     total: int
 
 
-def _like_escape(value: str) -> str:
+def like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _tagged_with_any(column: Any, codes: Iterable[str]) -> ColumnElement[bool]:
+def tagged_with_any(column: Any, codes: Iterable[str]) -> ColumnElement[bool]:
     """A JSON list column holds one of ``codes``.
 
     The list is stored as JSON text on both databases (SQLAlchemy's ``JSON`` type: TEXT on
@@ -92,7 +92,7 @@ def _tagged_with_any(column: Any, codes: Iterable[str]) -> ColumnElement[bool]:
     if not wanted:
         return false()
     text = cast(column, String)
-    return or_(*(text.like(f'%"{_like_escape(code)}"%', escape="\\") for code in wanted))
+    return or_(*(text.like(f'%"{like_escape(code)}"%', escape="\\") for code in wanted))
 
 
 def _conditions(side: Side, where: CatalogFilter, viewer: Viewer) -> list[ColumnElement[bool]]:
@@ -102,7 +102,7 @@ def _conditions(side: Side, where: CatalogFilter, viewer: Viewer) -> list[Column
         visible_clause(side, viewer=viewer),
     ]
     if where.domains is not None:
-        conditions.append(_tagged_with_any(model.domains, where.domains))
+        conditions.append(tagged_with_any(model.domains, where.domains))
     if where.regions is not None:
         column = TechnologyRow.region if side is Side.technologies else NeedRow.home_region
         conditions.append(column.in_(sorted(where.regions)))
@@ -117,7 +117,7 @@ def _conditions(side: Side, where: CatalogFilter, viewer: Viewer) -> list[Column
         if where.trl_min is not None:
             conditions.append(or_(NeedRow.trl_max.is_(None), NeedRow.trl_max >= where.trl_min))
     if where.text:
-        pattern = f"%{_like_escape(where.text)}%"
+        pattern = f"%{like_escape(where.text)}%"
         conditions.append(
             or_(
                 model.title.ilike(pattern, escape="\\"),
