@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from api.deps import EngineDep, ReaderLangDep, StaffDep
 from matcher import analytics
+from matcher.domain import IsoDate
 from matcher.engine import Engine
 from matcher.taxonomy import Taxonomy
 
@@ -21,8 +22,15 @@ Level = Annotated[
     Literal["province", "country", "grouping"],
     Query(description="province (as recorded), country, or grouping (e.g. Yangtze River Delta)"),
 ]
-Since = Annotated[date | None, Query(description="first day of the period (YYYY-MM-DD)")]
-Until = Annotated[date | None, Query(description="last day of the period (YYYY-MM-DD)")]
+Since = Annotated[IsoDate | None, Query(description="first day of the period (YYYY-MM-DD)")]
+Until = Annotated[IsoDate | None, Query(description="last day of the period (YYYY-MM-DD)")]
+# The answer is JSON, or the same table as CSV with ``format=csv``.
+TABLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the table as JSON, or as CSV with format=csv",
+        "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+    }
+}
 Format = Annotated[Literal["json", "csv"], Query(alias="format", description="json or csv")]
 
 
@@ -99,7 +107,7 @@ def _answer(
     return {"level": level, "since": since, "until": until, kind: rows}
 
 
-@router.get("/regions", response_model=None)
+@router.get("/regions", response_model=None, responses=TABLE_RESPONSES)
 def regions(
     _: StaffDep,
     engine: EngineDep,
@@ -114,7 +122,7 @@ def regions(
     return _answer("regions", engine, lang, level, since, until, fmt)
 
 
-@router.get("/flows", response_model=None)
+@router.get("/flows", response_model=None, responses=TABLE_RESPONSES)
 def flows(
     _: StaffDep,
     engine: EngineDep,
