@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 
 from api import docs, errors, middleware, openapi, ratelimit
 from api.config import ApiSettings, get_api_settings
-from api.web import forms, market, tracking
+from api.web import forms, market, operator_brokers, operator_console, tracking
 from api.web.pages import mount_static
 from api.worker import InlineWorker, Worker
 from matcher import __version__
@@ -69,7 +69,14 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
 
     from api.routes import ROUTERS
 
-    for router in [*ROUTERS, forms.router, tracking.router, market.router]:
+    for router in [
+        *ROUTERS,
+        forms.router,
+        tracking.router,
+        market.router,
+        operator_console.router,
+        operator_brokers.router,
+    ]:
         app.include_router(router)
     docs.install(app)  # before mount_static: /static/docs is answered ahead of /static
     mount_static(app)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from matcher import deal, intake
+from matcher import competency, deal, intake
 from matcher.catalog import (
     BeforeCommit,
     Catalog,
@@ -312,6 +312,7 @@ class Engine:
         level: str | None = None,
         today: date | None = None,
         reroute: bool = True,
+        actor: str = "admin",
     ) -> Any:
         """Suspend, reinstate or renew a broker; matches then move to where they can be worked.
 
@@ -330,12 +331,9 @@ class Engine:
             row = repo.get_by_ref_or_id(session, BrokerRow, key)
             if row is None:
                 raise NotFoundError(f"no broker {key!r}")
-            if suspended is not None:
-                row.suspended = suspended
-            if valid_until is not None:
-                row.valid_until = valid_until
-            if level is not None:
-                row.level = level
+            competency.change_certificate(  # and its history
+                session, row, suspended=suspended, valid_until=valid_until, level=level, actor=actor
+            )
         if reroute:
             self.route_unrouted(today=today)
         return self.broker(key)

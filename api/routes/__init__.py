@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import admin, brokers, deals, market, needs, search, taxonomy, technologies
+from api.routes import (
+    admin,
+    brokers,
+    competency,
+    deals,
+    market,
+    needs,
+    search,
+    taxonomy,
+    technologies,
+)
 
 ROUTERS: list[APIRouter] = [
     technologies.router,
@@ -13,6 +23,7 @@ ROUTERS: list[APIRouter] = [
     search.router,
     taxonomy.router,
     brokers.router,
+    competency.router,
     deals.router,
     market.router,
     admin.router,

@@ -82,7 +82,7 @@ def certify(
             status.HTTP_409_CONFLICT,
             f"certificate number {record.certificate_no} belongs to another broker",
         )
-    broker, _created = repo.upsert_broker(session, record=record)
+    broker, _created = repo.upsert_broker(session, record=record, actor="admin")
     session.flush()
     token = issue_token(session, role="broker", broker_id=broker.id, label="certified via API")
     session.commit()

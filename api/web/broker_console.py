@@ -15,15 +15,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from api.config import ApiSettings
 from api.deps import ApiSettingsDep, EngineDep
 from api.routes.brokers import routed_view
 from api.routes.deals import deal_view
-from api.web.csrf import CSRF_FIELD, csrf_ok, csrf_token_for
+from api.web.console_session import Console, csrf_failed, failed, page, posted_form
 from api.web.i18n import t
-from api.web.pages import choose_language, error_page, render, secure
+from api.web.pages import choose_language
 from matcher import deal as deal_rules
 from matcher.engine import Engine
 from matcher.errors import (
@@ -33,40 +32,22 @@ from matcher.errors import (
     PermissionDeniedError,
 )
 from matcher.permissions import Action, Actor, require
-from matcher.store.models import ApiTokenRow, BrokerRow
+from matcher.store.models import BrokerRow
 from matcher.store.repo import deals as deals_repo
-from matcher.store.repo.tokens import find_token
 
 router = APIRouter(include_in_schema=False)
-SESSION_COOKIE = "tm_broker"
-SESSION_MAX_AGE_S = 12 * 3600
-_SALT = "techmatch-broker-session"
-# The engine's errors as the statuses the JSON API answers with.
-STATUS = {
-    NotFoundError: 404,
-    PermissionDeniedError: 403,
-    ConflictError: 409,
-    InvalidInputError: 422,
-}
-
-
-def _serializer(settings: ApiSettings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+CONSOLE = Console(
+    role="broker", cookie="tm_broker", salt="techmatch-broker-session", home="/broker"
+)
+SESSION_COOKIE = CONSOLE.cookie
 
 
 def signed_in(request: Request, engine: Engine, settings: ApiSettings) -> BrokerRow | None:
     """The broker of the session cookie, while their token is live and they are not suspended."""
-    value = request.cookies.get(SESSION_COOKIE)
-    if not value:
-        return None
-    try:
-        data = _serializer(settings).loads(value, max_age=SESSION_MAX_AGE_S)
-    except BadSignature:
+    token = CONSOLE.session_token(request, engine, settings)
+    if token is None or token.broker_id is None:
         return None
     with engine.sessions() as session:
-        token = session.get(ApiTokenRow, data.get("t") if isinstance(data, dict) else None)
-        if token is None or token.revoked or token.role != "broker" or token.broker_id is None:
-            return None
         broker = session.get(BrokerRow, token.broker_id)
         if broker is None or broker.suspended:
             return None
@@ -75,39 +56,18 @@ def signed_in(request: Request, engine: Engine, settings: ApiSettings) -> Broker
 
 
 def _to_login(lang: str) -> Response:
-    return RedirectResponse(f"/broker/login?lang={lang}", status_code=303)
-
-
-def _page(
-    request: Request,
-    settings: ApiSettings,
-    template: str,
-    lang: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    csrf = csrf_token_for(request, settings)
-    return render(request, template, lang, context, status_code=status_code, csrf=csrf)
-
-
-async def _form(request: Request, settings: ApiSettings) -> dict[str, str] | None:
-    """The posted form's fields, or None when its CSRF token is missing or wrong."""
-    data = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
-    fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    return fields if csrf_ok(request, settings, fields.get(CSRF_FIELD)) else None
+    return CONSOLE.to_login(lang)
 
 
 def _failed(request: Request, lang: str, exc: Exception, back: str) -> HTMLResponse:
-    code = next((c for kind, c in STATUS.items() if isinstance(exc, kind)), 400)
-    title = t(lang, "broker.failed")
-    return error_page(request, lang, status_code=code, title=title, message=str(exc), back=back)
+    return failed(request, lang, exc, back, title=t(lang, "broker.failed"))
 
 
 # -- signing in ------------------------------------------------------------------------
 @router.get("/broker/login", response_class=HTMLResponse)
-def login_form(request: Request, settings: ApiSettingsDep) -> Response:
+def loginposted_form(request: Request, settings: ApiSettingsDep) -> Response:
     lang, _ = choose_language(request)
-    return _page(
+    return page(
         request, settings, "broker_login.html", lang, {"page_title": t(lang, "broker.login")}
     )
 
@@ -116,43 +76,26 @@ def login_form(request: Request, settings: ApiSettingsDep) -> Response:
 async def login(request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Response:
     """Exchange a broker's API token for a session cookie."""
     lang, _ = choose_language(request)
-    fields = await _form(request, settings)
+    fields = await posted_form(request, settings)
     if fields is None:
-        return error_page(
-            request,
-            lang,
-            status_code=400,
-            title=t(lang, "csrf.title"),
-            message=t(lang, "csrf.message"),
-            back=f"/broker/login?lang={lang}",
-        )
-    with engine.sessions() as session:
-        token = find_token(session, fields.get("token", "").strip())
-        broker = session.get(BrokerRow, token.broker_id) if token and token.broker_id else None
-        token_id = token.id if token is not None else None
-    if token_id is None or broker is None or broker.suspended:
+        return csrf_failed(request, lang, f"/broker/login?lang={lang}")
+    token = CONSOLE.check_token(engine, fields.get("token", ""))
+    broker = None
+    if token is not None and token.broker_id is not None:
+        with engine.sessions() as session:
+            broker = session.get(BrokerRow, token.broker_id)
+    if token is None or broker is None or broker.suspended:
         context = {"page_title": t(lang, "broker.login"), "error": t(lang, "broker.bad_token")}
-        return _page(request, settings, "broker_login.html", lang, context, 401)
-    response = RedirectResponse(f"/broker?lang={lang}", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        _serializer(settings).dumps({"t": token_id}),
-        max_age=SESSION_MAX_AGE_S,
-        httponly=True,
-        samesite="strict",
-        secure=secure(request),
-    )
-    return response
+        return page(request, settings, "broker_login.html", lang, context, 401)
+    return CONSOLE.start(request, settings, token, f"/broker?lang={lang}")
 
 
 @router.post("/broker/logout", response_class=HTMLResponse)
 async def logout(request: Request, settings: ApiSettingsDep) -> Response:
     lang, _ = choose_language(request)
-    if await _form(request, settings) is None:
+    if await posted_form(request, settings) is None:
         return _to_login(lang)
-    response = _to_login(lang)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return CONSOLE.end(lang)
 
 
 # -- the inbox ---------------------------------------------------------------------------
@@ -183,7 +126,7 @@ def inbox(request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Resp
         "reasons": deal_rules.DECLINE_REASONS,
         "done": request.query_params.get("done", ""),
     }
-    return _page(request, settings, "broker_inbox.html", lang, context)
+    return page(request, settings, "broker_inbox.html", lang, context)
 
 
 async def _act(request: Request, engine: Engine, settings: ApiSettings, act: Any) -> Response:
@@ -192,11 +135,10 @@ async def _act(request: Request, engine: Engine, settings: ApiSettings, act: Any
     broker = signed_in(request, engine, settings)
     if broker is None:
         return _to_login(lang)
-    fields = await _form(request, settings)
+    fields = await posted_form(request, settings)
     back = request.headers.get("referer") or f"/broker?lang={lang}"
     if fields is None:
-        title, message = t(lang, "csrf.title"), t(lang, "csrf.message")
-        return error_page(request, lang, status_code=400, title=title, message=message, back=back)
+        return csrf_failed(request, lang, back)
     try:
         where = act(broker, fields)
     except (NotFoundError, PermissionDeniedError, ConflictError, InvalidInputError) as exc:
@@ -271,7 +213,7 @@ def deals(request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Resp
         "today": today.isoformat(),
         "done": request.query_params.get("done", ""),
     }
-    return _page(request, settings, "broker_deals.html", lang, context)
+    return page(request, settings, "broker_deals.html", lang, context)
 
 
 @router.post("/broker/deals/{deal_id}/stage", response_class=HTMLResponse)
@@ -382,4 +324,4 @@ def search(request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Res
         "results": results,
         "error": error,
     }
-    return _page(request, settings, "broker_search.html", lang, context, 422 if error else 200)
+    return page(request, settings, "broker_search.html", lang, context, 422 if error else 200)

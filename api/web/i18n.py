@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.web import messages, messages_domains, messages_market, messages_tracking
+from api.web import (
+    messages,
+    messages_broker,
+    messages_domains,
+    messages_market,
+    messages_operator,
+    messages_tracking,
+)
 from matcher.errors import FieldError
 from matcher.phrases import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -31,6 +38,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         **messages_domains.MESSAGES.get(lang, {}),
         **messages_tracking.MESSAGES.get(lang, {}),
         **messages_market.MESSAGES.get(lang, {}),
+        **messages_broker.MESSAGES.get(lang, {}),
+        **messages_operator.MESSAGES.get(lang, {}),
     }
     for lang, table in messages.MESSAGES.items()
 }
@@ -63,6 +72,7 @@ ERROR_KEYS: dict[str, str] = {
     "budget_window": "err.budget_window",
     "unknown_currency": "err.currency",
     "deadline_past": "err.deadline_past",
+    "date_future": "err.date_future",
     "date_window": "err.date_window",
     "control_character": "err.control_character",
     "surrogate_character": "err.control_character",

@@ -16,6 +16,7 @@ from typing import Any
 
 from matcher.domain import Side
 from matcher.store import repo
+from matcher.store.competency_models import BrokerTrainingRow
 from matcher.store.models import (
     ApiTokenRow,
     BrokerRow,
@@ -142,6 +143,11 @@ def item_state(call: Call) -> tuple[Any, ...]:
     feedback = call.world.count(FeedbackRow, FeedbackRow.routed_id == routed)
     deals = call.world.count(DealRow, DealRow.routed_id == routed)
     return item.state, item.broker_id, feedback, deals
+
+
+def trainings_of(call: Call) -> int:
+    row = call.world.row(BrokerRow, call.target.broker)
+    return call.world.count(BrokerTrainingRow, BrokerTrainingRow.broker_id == row.id)
 
 
 def deal_state(call: Call) -> tuple[Any, ...]:
@@ -338,6 +344,70 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/docs"): Endpoint(),
     ("GET", "/docs/oauth2-redirect"): Endpoint(),
     ("GET", "/redoc"): Endpoint(),
+    # broker competency and reassignment
+    ("GET", f"{A}/brokers/me/competency"): Endpoint(),
+    ("GET", f"{A}/brokers/{{ref}}/competency"): Endpoint(),
+    ("POST", f"{A}/brokers/{{ref}}/trainings"): Endpoint(
+        body(
+            lambda: {
+                "course": "Technology transfer practice",
+                "level": "intermediate",
+                "taken_on": date.today().isoformat(),
+                "hours": 16,
+                "training_base": "Authz Training Base",
+            }
+        ),
+        trainings_of,
+        to(lambda b, a: a == b + 1),
+    ),
+    ("POST", f"{A}/brokers/{{ref}}/upgrade"): Endpoint(
+        lambda c: {
+            "json": {
+                "level": "advanced",
+                "certificate_no": f"TM-2027-ADV-9{next(c.world.counter):04d}",
+                "valid_until": (date.today() + timedelta(days=730)).isoformat(),
+            }
+        },
+        target_broker,
+        to(lambda b, a: (b[2], a[2]) == ("intermediate", "advanced")),
+    ),
+    ("POST", f"{A}/routed/{{routed_id}}/reassign"): Endpoint(
+        lambda c: {"json": {"broker": c.world.new_broker().broker}},
+        item_state,
+        to(lambda b, a: a[0] == "new" and a[1] != b[1]),
+    ),
+    # the consoles' pages (signed out: to the sign-in page; a form without CSRF: 400)
+    **{
+        (method, path): Endpoint()
+        for method, path in [
+            ("GET", "/broker/login"),
+            ("POST", "/broker/login"),
+            ("POST", "/broker/logout"),
+            ("GET", "/broker"),
+            ("POST", "/broker/inbox/{routed_id}/claim"),
+            ("POST", "/broker/inbox/{routed_id}/verdict"),
+            ("GET", "/broker/deals"),
+            ("POST", "/broker/deals/{deal_id}/stage"),
+            ("POST", "/broker/deals/{deal_id}/note"),
+            ("POST", "/broker/deals/{deal_id}/due"),
+            ("GET", "/broker/search"),
+            ("GET", "/admin/login"),
+            ("POST", "/admin/login"),
+            ("POST", "/admin/logout"),
+            ("GET", "/admin"),
+            ("POST", "/admin/unrouted/route"),
+            ("POST", "/admin/unrouted/{key}/route"),
+            ("GET", "/admin/brokers"),
+            ("POST", "/admin/brokers"),
+            ("GET", "/admin/brokers/{ref}"),
+            ("POST", "/admin/brokers/{ref}/renew"),
+            ("POST", "/admin/brokers/{ref}/suspend"),
+            ("POST", "/admin/brokers/{ref}/reinstate"),
+            ("POST", "/admin/brokers/{ref}/upgrade"),
+            ("POST", "/admin/brokers/{ref}/trainings"),
+            ("POST", "/admin/routed/{routed_id}/reassign"),
+        ]
+    },
 }
 
 

@@ -201,6 +201,46 @@ TABLE: list[tuple[Any, ...]] = [
             ("GET", "/webhook-deliveries", "-"),
         ]
     ],
+    # -- broker competency and reassignment (api/routes/competency.py) ----------------------
+    ("admin", "GET", f"{V1}/brokers/me/competency", "-", 403),
+    ("broker", "GET", f"{V1}/brokers/me/competency", "-", 200),
+    ("lapsed", "GET", f"{V1}/brokers/me/competency", "-", 200),  # their record stays theirs
+    ("admin", "GET", f"{V1}/brokers/{{ref}}/competency", "other_broker", 200),
+    ("admin", "POST", f"{V1}/brokers/{{ref}}/trainings", "spare_broker", 201),
+    ("admin", "POST", f"{V1}/brokers/{{ref}}/upgrade", "spare_broker", 200),
+    ("admin", "POST", f"{V1}/routed/{{routed_id}}/reassign", "routed", 200),
+    *[
+        (role, method, f"{V1}{path}", target, 403)
+        for role in ("broker", "lapsed")
+        for method, path, target in [
+            ("GET", "/brokers/{ref}/competency", "other_broker"),
+            ("POST", "/brokers/{ref}/trainings", "self"),
+            ("POST", "/brokers/{ref}/upgrade", "self"),
+            ("POST", "/routed/{routed_id}/reassign", "routed"),
+        ]
+    ],
+    # -- the operator console: a session cookie, never a bearer token; CSRF on every form ----
+    ("anonymous", "GET", "/admin/login", "-", 200),
+    ("anonymous", "POST", "/admin/login", "-", 400, "no_csrf"),
+    ("admin", "GET", "/admin", "-", 303),  # an admin's bearer token signs no one in
+    *[
+        ("anonymous", method, path, target, 303)  # not signed in: to the sign-in page
+        for method, path, target in [
+            ("POST", "/admin/logout", "-"),
+            ("GET", "/admin", "-"),
+            ("POST", "/admin/unrouted/route", "-"),
+            ("POST", "/admin/unrouted/{key}/route", "routed"),
+            ("GET", "/admin/brokers", "-"),
+            ("POST", "/admin/brokers", "-"),
+            ("GET", "/admin/brokers/{ref}", "other_broker"),
+            ("POST", "/admin/brokers/{ref}/renew", "expired_broker"),
+            ("POST", "/admin/brokers/{ref}/suspend", "spare_broker"),
+            ("POST", "/admin/brokers/{ref}/reinstate", "suspended_broker"),
+            ("POST", "/admin/brokers/{ref}/upgrade", "spare_broker"),
+            ("POST", "/admin/brokers/{ref}/trainings", "spare_broker"),
+            ("POST", "/admin/routed/{routed_id}/reassign", "routed"),
+        ]
+    ],
     # -- the pages: forms and tracking are for anyone; the link is the only key --------------
     ("anonymous", "GET", "/{side}/new", "-", 200),
     ("anonymous", "POST", "/{side}/new", "-", 303),  # stored; 303 to the confirmation

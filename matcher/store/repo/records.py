@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.domain import BrokerIn, NeedIn, Side, TechnologyIn
 from matcher.store.models import BrokerRow, EmbeddingRow, MatchRow, NeedRow, TechnologyRow
+from matcher.store.repo.competency import add_certificate_event
 
 Row = TypeVar("Row", TechnologyRow, NeedRow, BrokerRow)
 
@@ -71,11 +72,17 @@ def upsert_need(
     return _upsert(session, NeedRow, record.id, values)
 
 
-def upsert_broker(session: Session, *, record: BrokerIn) -> tuple[BrokerRow, bool]:
-    """Insert or update a broker by its reference; returns (row, created)."""
+def upsert_broker(
+    session: Session, *, record: BrokerIn, actor: str = "import"
+) -> tuple[BrokerRow, bool]:
+    """Insert or update a broker by its reference; returns (row, created). A new broker's
+    certificate history starts with ``certified``."""
     values = record.model_dump(exclude={"id"})
     values["level"] = record.level.value
-    return _upsert(session, BrokerRow, record.id, values)
+    row, created = _upsert(session, BrokerRow, record.id, values)
+    if created:
+        add_certificate_event(session, row, event="certified", actor=actor)
+    return row, created
 
 
 def get_by_ref_or_id(session: Session, model: type[Any], key: str | int) -> Any:
