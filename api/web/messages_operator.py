@@ -26,7 +26,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "op.route_again": "Route again",
         "op.route_all": "Route all again",
         "op.done.routed": "Routed: {n} match(es) went to brokers.",
-        "op.done.still_unrouted": "Routed again, but still no broker could take it (see the reason).",
+        "op.done.still_unrouted": "Routed again; still no broker could take it (see the reason).",
         "op.done.routed_all": "Routed again: {n} need(s) found a broker.",
         "op.done.certified": "Broker {ref} certified.",
         "op.done.renew": "Certificate renewed.",
