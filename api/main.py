@@ -9,7 +9,16 @@ from fastapi import FastAPI, Request
 
 from api import docs, errors, middleware, openapi, ratelimit
 from api.config import ApiSettings, get_api_settings
-from api.web import forms, market, operator_brokers, operator_console, tracking
+from api.web import (
+    analytics,
+    broker_console,
+    forms,
+    market,
+    operator_brokers,
+    operator_console,
+    track_edit,
+    tracking,
+)
 from api.web.pages import mount_static
 from api.worker import InlineWorker, Worker
 from matcher import __version__
@@ -73,9 +82,12 @@ def create_app(engine: Engine | None = None, settings: ApiSettings | None = None
         *ROUTERS,
         forms.router,
         tracking.router,
-        market.router,
+        track_edit.router,
+        broker_console.router,
         operator_console.router,
         operator_brokers.router,
+        market.router,
+        analytics.router,
     ]:
         app.include_router(router)
     docs.install(app)  # before mount_static: /static/docs is answered ahead of /static

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin,
+    analytics,
     brokers,
     competency,
     deals,
@@ -26,5 +27,6 @@ ROUTERS: list[APIRouter] = [
     competency.router,
     deals.router,
     market.router,
+    analytics.router,
     admin.router,
 ]

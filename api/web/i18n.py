@@ -13,6 +13,7 @@ from typing import Any
 
 from api.web import (
     messages,
+    messages_analytics,
     messages_broker,
     messages_domains,
     messages_market,
@@ -37,8 +38,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         **table,
         **messages_domains.MESSAGES.get(lang, {}),
         **messages_tracking.MESSAGES.get(lang, {}),
-        **messages_market.MESSAGES.get(lang, {}),
         **messages_broker.MESSAGES.get(lang, {}),
+        **messages_analytics.MESSAGES.get(lang, {}),
+        **messages_market.MESSAGES.get(lang, {}),
         **messages_operator.MESSAGES.get(lang, {}),
     }
     for lang, table in messages.MESSAGES.items()

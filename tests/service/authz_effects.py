@@ -408,6 +408,36 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
             ("POST", "/admin/routed/{routed_id}/reassign"),
         ]
     },
+    ("GET", "/track/{token}/edit"): Endpoint(),
+    ("POST", "/track/{token}/edit"): Endpoint(),
+    ("POST", "/track/{token}/withdraw"): Endpoint(),
+    ("GET", "/broker/login"): Endpoint(),
+    ("POST", "/broker/login"): Endpoint(),
+    ("POST", "/broker/logout"): Endpoint(),
+    ("GET", "/broker"): Endpoint(),
+    ("GET", "/broker/deals"): Endpoint(),
+    ("GET", "/broker/search"): Endpoint(),
+    # refused by a redirect to the sign-in page: the store must not change
+    ("POST", "/broker/inbox/{routed_id}/claim"): Endpoint(
+        nothing, item_state, to(lambda b, a: a == b)
+    ),
+    ("POST", "/broker/inbox/{routed_id}/verdict"): Endpoint(
+        lambda c: {"data": {"decision": "accept"}}, item_state, to(lambda b, a: a == b)
+    ),
+    ("POST", "/broker/deals/{deal_id}/stage"): Endpoint(
+        lambda c: {"data": {"to": "contacted"}}, deal_state, to(lambda b, a: a == b)
+    ),
+    ("POST", "/broker/deals/{deal_id}/note"): Endpoint(
+        lambda c: {"data": {"note": "x"}}, deal_state, to(lambda b, a: a == b)
+    ),
+    ("POST", "/broker/deals/{deal_id}/due"): Endpoint(nothing, deal_state, to(lambda b, a: a == b)),
+    ("GET", "/analytics"): Endpoint(),
+    ("GET", "/analytics/map.svg"): Endpoint(),
+    ("GET", "/analytics/chart.svg"): Endpoint(),
+    ("GET", "/analytics/regions.csv"): Endpoint(),
+    ("GET", "/analytics/flows.csv"): Endpoint(),
+    ("GET", f"{A}/analytics/regions"): Endpoint(),
+    ("GET", f"{A}/analytics/flows"): Endpoint(),
 }
 
 

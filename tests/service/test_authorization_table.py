@@ -260,6 +260,40 @@ TABLE: list[tuple[Any, ...]] = [
     ("anonymous", "GET", "/redoc", "-", 200),
     ("anonymous", "GET", "/static/{path}", "static", 200),
     ("anonymous", "GET", "/static/docs/{path}", "docs_asset", 200),
+    # -- the tracking link edits and withdraws; nothing without the page's CSRF token ---------
+    ("submitter", "GET", "/track/{token}/edit", "my_link", 200),
+    ("anonymous", "GET", "/track/{token}/edit", "wrong_link", 404),
+    ("broker", "GET", "/track/{token}/edit", "wrong_link", 404),
+    ("submitter", "POST", "/track/{token}/edit", "my_link", 400),
+    ("anonymous", "POST", "/track/{token}/edit", "wrong_link", 404),
+    ("submitter", "POST", "/track/{token}/withdraw", "my_link", 400),
+    ("anonymous", "POST", "/track/{token}/withdraw", "wrong_link", 404),
+    # -- the broker console opens with its session cookie only (a bearer token is not one) --
+    ("anonymous", "GET", "/broker/login", "-", 200),
+    ("anonymous", "POST", "/broker/login", "-", 400),  # no CSRF token
+    ("anonymous", "POST", "/broker/logout", "-", 303),
+    *[
+        (role, method, path, target, 303)
+        for role in ("anonymous", "broker", "admin")
+        for method, path, target in [
+            ("GET", "/broker", "-"),
+            ("GET", "/broker/deals", "-"),
+            ("GET", "/broker/search", "-"),
+            ("POST", "/broker/inbox/{routed_id}/claim", "routed"),
+            ("POST", "/broker/inbox/{routed_id}/verdict", "routed"),
+            ("POST", "/broker/deals/{deal_id}/stage", "deal"),
+            ("POST", "/broker/deals/{deal_id}/note", "deal"),
+            ("POST", "/broker/deals/{deal_id}/due", "deal"),
+        ]
+    ],
+    # -- regional analytics: aggregate pages for anyone; the API for staff ------------------
+    *[("anonymous", "GET", f"/analytics{p}", "-", 200) for p in ("", "/map.svg", "/chart.svg")],
+    *[("anonymous", "GET", f"/analytics/{p}.csv", "-", 200) for p in ("regions", "flows")],
+    *[
+        (role, "GET", f"{V1}/analytics/{p}", "-", status)
+        for p in ("regions", "flows")
+        for role, status in (("admin", 200), ("broker", 200), ("lapsed", 403))
+    ],
 ]
 
 

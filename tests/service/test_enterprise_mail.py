@@ -132,7 +132,11 @@ def test_an_enterprise_hears_back_and_can_edit_or_withdraw(
         # an event is reported once, however often its job runs (one row per event key)
         with service_engine.sessions() as session:
             rows = session.scalars(select(NotificationRow).order_by(NotificationRow.id)).all()
-            assert [r.event for r in rows if r.side == "needs"] == ["routed", "claimed", "contacted"]
+            assert [r.event for r in rows if r.side == "needs"] == [
+                "routed",
+                "claimed",
+                "contacted",
+            ]
             assert {r.status for r in rows} == {"sent"}
             assert len({r.key for r in rows}) == len(rows)
     finally:
