@@ -10,6 +10,7 @@ an engine error is shown with the status the API would answer.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,8 @@ from api.web.console_session import Console, csrf_failed, failed, page, posted_f
 from api.web.i18n import t
 from api.web.pages import choose_language
 from matcher import deal as deal_rules
+from matcher import market
+from matcher.domain import ContractType
 from matcher.engine import Engine
 from matcher.errors import (
     ConflictError,
@@ -65,7 +68,7 @@ def _failed(request: Request, lang: str, exc: Exception, back: str) -> HTMLRespo
 
 # -- signing in ------------------------------------------------------------------------
 @router.get("/broker/login", response_class=HTMLResponse)
-def loginposted_form(request: Request, settings: ApiSettingsDep) -> Response:
+def login_form(request: Request, settings: ApiSettingsDep) -> Response:
     lang, _ = choose_language(request)
     return page(
         request, settings, "broker_login.html", lang, {"page_title": t(lang, "broker.login")}
@@ -211,6 +214,7 @@ def deals(request: Request, engine: EngineDep, settings: ApiSettingsDep) -> Resp
         "board": board,
         "overdue": sum(c["overdue"] for c in cards),
         "today": today.isoformat(),
+        "contract_types": [c.value for c in ContractType],
         "done": request.query_params.get("done", ""),
     }
     return page(request, settings, "broker_deals.html", lang, context)
@@ -283,6 +287,31 @@ async def due(
             deal_rules.set_due(session, row, due_on=when, actor=f"broker:{broker.ref}")
             session.commit()
         return f"/broker/deals?done=due#deal-{deal_id}"
+
+    return await _act(request, engine, settings, act)
+
+
+@router.post("/broker/deals/{deal_id}/contract", response_class=HTMLResponse)
+async def contract(
+    deal_id: int, request: Request, engine: EngineDep, settings: ApiSettingsDep
+) -> Response:
+    """Record (or correct) an agreed deal's contract registration (``matcher.market``)."""
+
+    def act(broker: BrokerRow, fields: dict[str, str]) -> str:
+        require(Actor.of(admin=False, broker=broker), Action.work_deal)
+        parties = [p.strip() for p in re.split(r"[;；\n]+", fields.get("parties", "")) if p.strip()]
+        raw = {
+            "type": fields.get("type", ""),
+            "value": fields.get("value", "").replace(",", "").strip() or None,
+            "currency": fields.get("currency", "").strip().upper(),
+            "signed_on": fields.get("signed_on", "").strip(),
+            "parties": parties,
+        }
+        with engine.sessions() as session:
+            row = _own_deal(engine, session, broker, deal_id)
+            market.record_contract(session, row, raw, actor=f"broker:{broker.ref}")
+            session.commit()
+        return f"/broker/deals?done=contract#deal-{deal_id}"
 
     return await _act(request, engine, settings, act)
 

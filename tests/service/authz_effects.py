@@ -431,6 +431,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         lambda c: {"data": {"note": "x"}}, deal_state, to(lambda b, a: a == b)
     ),
     ("POST", "/broker/deals/{deal_id}/due"): Endpoint(nothing, deal_state, to(lambda b, a: a == b)),
+    ("POST", "/broker/deals/{deal_id}/contract"): Endpoint(
+        nothing, deal_state, to(lambda b, a: a == b)
+    ),
     ("GET", "/analytics"): Endpoint(),
     ("GET", "/analytics/map.svg"): Endpoint(),
     ("GET", "/analytics/chart.svg"): Endpoint(),

@@ -284,6 +284,7 @@ TABLE: list[tuple[Any, ...]] = [
             ("POST", "/broker/deals/{deal_id}/stage", "deal"),
             ("POST", "/broker/deals/{deal_id}/note", "deal"),
             ("POST", "/broker/deals/{deal_id}/due", "deal"),
+            ("POST", "/broker/deals/{deal_id}/contract", "deal"),
         ]
     ],
     # -- regional analytics: aggregate pages for anyone; the API for staff ------------------

@@ -88,11 +88,24 @@ def test_a_broker_works_the_inbox_and_the_deal_board(
     with service_engine.sessions() as session:
         session.get(DealRow, deal.id).due_on = date.today() - timedelta(days=1)
         session.commit()
-    board = client.get("/broker/deals?lang=en").text
+    board_page = client.get("/broker/deals?lang=en")
+    board = board_page.text
     assert 'id="overdue-count"' in board and re.search(
         rf'class="card overdue" id="deal-{deal.id}"', board
     )
 
+    # a contract is recorded on an agreed deal only, and a bad one is refused with the reason
+    early = post(
+        client,
+        board_page,
+        f"/broker/deals/{deal.id}/contract",
+        type="licence",
+        value="10",
+        currency="CNY",
+        signed_on=date.today().isoformat(),
+        parties="A; B",
+    )
+    assert early.status_code == 409
     found = client.get("/broker/search?lang=en&q=battery+recycling&target=technologies")
     assert found.status_code == 200 and 'id="result-1"' in found.text
 
@@ -142,8 +155,18 @@ def test_a_broker_claims_and_agrees_a_deal_in_a_real_browser(
             page.wait_for_selector("#done")
         agreed = page.locator("#stage-agreed")
         assert agreed.locator(f"#deal-{deal.id}").count() == 1
+        # the contract registration: type, value, currency, signing date, parties
+        card = page.locator(f"#deal-{deal.id}")
+        card.get_by_label("Contract type").select_option("licence")
+        card.get_by_label("Value").fill("1,250,000")
+        card.get_by_label("Currency").fill("CNY")
+        card.locator(f"#record-{deal.id}").click()
+        page.wait_for_selector(f"#contract-{deal.id}")
+        assert "1,250,000.00 CNY" in page.locator(f"#contract-{deal.id}").inner_text()
         shot(page, "broker-console-agreed")
     finally:
         page.close()
     with service_engine.sessions() as session:
-        assert session.get(DealRow, deal.id).stage == "agreed"
+        row = session.get(DealRow, deal.id)
+        assert (row.stage, row.contract_type, row.contract_value) == ("agreed", "licence", 1250000)
+        assert row.contract_currency == "CNY" and row.signed_on == date.today()
