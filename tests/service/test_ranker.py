@@ -249,8 +249,9 @@ def test_promotion_serving_refusal_and_rollback(seeded) -> None:
     matches = engine.match_need("N-001", top=5, persist=False)
     rows = engine.view("technologies").rows
     mixed = any(rows[m.technology_id].language != "zh" for m in matches)  # N-001 is Chinese
+    need = next(r for r in engine.view("needs").rows.values() if r.ref == "N-001")
     for m in matches:
-        assert m.score == fixed_score(engine, m, mixed=mixed)
+        assert m.score == fixed_score(engine, m, need, rows[m.technology_id], mixed=mixed)
     with pytest.raises(RankerError, match="fixed weights already rank"):
         learn.rollback(engine)
 
