@@ -91,13 +91,18 @@ def address(contact: str | None) -> str | None:
     return found.group(0) if found else None
 
 
+def _language(row: Any) -> str:
+    """The language a record's submitter is written to in (English when we have no messages)."""
+    return row.language if row.language in MESSAGES else "en"
+
+
 def _queue(session: Session, side: Side, row: Any, event: str, key: str, **values: Any) -> bool:
     """Write one message about ``row`` and its job, unless mail is off, the record has no
     address, or this event was reported already; whether one was written."""
     to = address(getattr(row, "contact", None))
     if not settings().smtp_host or to is None:
         return False
-    lang = row.language if row.language in MESSAGES else "en"
+    lang = _language(row)
     text = MESSAGES[lang]
     fields = {"title": row.title, "ref": row.ref, "kind": KIND[lang][side.value], **values}
     if "stage" in fields:
@@ -130,7 +135,7 @@ def deal_moved(session: Session, deal: Any, stage: str, broker: Any, records: li
     for side, row in zip((Side.needs, Side.technologies), records, strict=True):
         if row is None:
             continue
-        lang = row.language if row.language in MESSAGES else "en"
+        lang = _language(row)
         values = {
             "broker": broker.name,
             "certificate": broker.certificate_no,

@@ -242,7 +242,7 @@ async def move(
     return await _act(request, engine, settings, act)
 
 
-def _own_deal(engine: Engine, session: Any, broker: BrokerRow, deal_id: int) -> Any:
+def _own_deal(session: Any, broker: BrokerRow, deal_id: int) -> Any:
     row = deals_repo.deal(session, deal_id)
     if row is None or row.broker_id != broker.id:
         raise NotFoundError(f"no deal {deal_id} among your deals")
@@ -261,7 +261,7 @@ async def note(
         with engine.sessions() as session:
             deal_rules.add_note(
                 session,
-                _own_deal(engine, session, broker, deal_id),
+                _own_deal(session, broker, deal_id),
                 actor=f"broker:{broker.ref}",
                 note=text,
             )
@@ -283,7 +283,7 @@ async def due(
         except ValueError as exc:
             raise InvalidInputError(f"due_on: {raw!r} is not a date (YYYY-MM-DD)") from exc
         with engine.sessions() as session:
-            row = _own_deal(engine, session, broker, deal_id)
+            row = _own_deal(session, broker, deal_id)
             deal_rules.set_due(session, row, due_on=when, actor=f"broker:{broker.ref}")
             session.commit()
         return f"/broker/deals?done=due#deal-{deal_id}"
@@ -308,7 +308,7 @@ async def contract(
             "parties": parties,
         }
         with engine.sessions() as session:
-            row = _own_deal(engine, session, broker, deal_id)
+            row = _own_deal(session, broker, deal_id)
             market.record_contract(session, row, raw, actor=f"broker:{broker.ref}")
             session.commit()
         return f"/broker/deals?done=contract#deal-{deal_id}"

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.config import ApiSettings
 from api.deps import ApiSettingsDep, EngineDep
+from api.web.console_session import csrf_failed
 from api.web.csrf import CSRF_FIELD, csrf_ok, csrf_token_for
 from api.web.forms import FORMS, MAX_BODY_BYTES, FormSpec, errors_by_field, form_context, raw_record
 from api.web.i18n import t
@@ -119,17 +120,6 @@ async def _checked_form(request: Request, settings: ApiSettings) -> Any:
     return data
 
 
-def _refused(request: Request, lang: str, token: str) -> Response:
-    return error_page(
-        request,
-        lang,
-        status_code=400,
-        title=t(lang, "csrf.title"),
-        message=t(lang, "csrf.message"),
-        back=f"/track/{token}?lang={lang}",
-    )
-
-
 @router.post("/track/{token}/edit", response_class=HTMLResponse)
 async def edit_submit(
     token: str, request: Request, engine: EngineDep, settings: ApiSettingsDep
@@ -142,7 +132,7 @@ async def edit_submit(
     tracked, _row = found
     data = await _checked_form(request, settings)
     if data is None:
-        return _refused(request, lang, token)
+        return csrf_failed(request, lang, f"/track/{token}?lang={lang}")
     form = FORMS[tracked.side]
     values, raw = raw_record(form, data)
     worker = request.app.state.worker
@@ -170,6 +160,6 @@ async def withdraw(
         return found
     tracked, _row = found
     if await _checked_form(request, settings) is None:
-        return _refused(request, lang, token)
+        return csrf_failed(request, lang, f"/track/{token}?lang={lang}")
     intake.withdraw(tracked.side, tracked.ref, engine.catalog)
     return RedirectResponse(f"/track/{token}?lang={lang}&withdrawn=1", status_code=303)
